@@ -1,0 +1,1 @@
+"""The ``cswb`` command line: thin commands over the packages."""

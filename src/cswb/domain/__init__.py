@@ -1,0 +1,1 @@
+"""Canonical records and vocabularies of cswb. Pure data: no I/O here."""

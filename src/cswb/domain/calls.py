@@ -1,0 +1,141 @@
+"""The canonical call record: one row per call for service, whatever its source.
+
+The record is described once, here, as a table of :class:`CallField`; the analytic store's
+schema, the ingest SQL and ``docs/call-record.md`` are all derived from this table, so they
+cannot drift apart. See ``docs/call-record.md`` for the field-by-field reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CallField:
+    """One column of the canonical call record."""
+
+    name: str
+    sql_type: str
+    group: str
+    description: str
+    max_chars: int | None = None
+
+
+_ID = "identity and provenance"
+_TIME = "time"
+_TYPE = "call type, priority, disposition, origin"
+_PLACE = "location"
+_QUALITY = "data quality"
+_CLASS = "classification (filled by cswb classify)"
+
+CALL_FIELDS: tuple[CallField, ...] = (
+    CallField("call_id", "VARCHAR", _ID, "Globally unique id: `<source>:<source_record_id>`."),
+    CallField("source", "VARCHAR", _ID, "Name of the source mapping the call came through."),
+    CallField(
+        "source_record_id",
+        "VARCHAR",
+        _ID,
+        "The source's own record id, or `nk:<md5>` of the natural-key columns when the source "
+        "publishes no id.",
+        200,
+    ),
+    CallField("agency", "VARCHAR", _ID, "Agency that took the call (from the mapping)."),
+    CallField("batch_id", "VARCHAR", _ID, "Ingest batch that stored this version of the call."),
+    CallField("file_sha256", "VARCHAR", _ID, "SHA-256 of the file the batch read."),
+    CallField("source_row", "BIGINT", _ID, "1-based data row of the call in that file."),
+    CallField("received_at", "TIMESTAMPTZ", _TIME, "When the call was received (UTC)."),
+    CallField("dispatched_at", "TIMESTAMPTZ", _TIME, "When a unit was dispatched (UTC)."),
+    CallField("arrived_at", "TIMESTAMPTZ", _TIME, "When the first unit arrived on scene (UTC)."),
+    CallField("cleared_at", "TIMESTAMPTZ", _TIME, "When the call was cleared or closed (UTC)."),
+    CallField("received_precision", "VARCHAR", _TIME, "second, minute, hour or day."),
+    CallField("dispatched_precision", "VARCHAR", _TIME, "Precision of dispatched_at."),
+    CallField("arrived_precision", "VARCHAR", _TIME, "Precision of arrived_at."),
+    CallField("cleared_precision", "VARCHAR", _TIME, "Precision of cleared_at."),
+    CallField(
+        "call_at",
+        "TIMESTAMPTZ",
+        _TIME,
+        "Reference time of the call: the first of received, dispatched, arrived, cleared.",
+    ),
+    CallField("call_at_basis", "VARCHAR", _TIME, "Which timestamp call_at was taken from."),
+    CallField("call_at_precision", "VARCHAR", _TIME, "Precision of call_at."),
+    CallField("time_zone", "VARCHAR", _TIME, "IANA zone of the source's local times."),
+    CallField("local_date", "DATE", _TIME, "Local calendar date of call_at."),
+    CallField(
+        "local_hour",
+        "TINYINT",
+        _TIME,
+        "Local hour (0-23) of call_at; null when the source gives only a date.",
+    ),
+    CallField("initial_call_type", "VARCHAR", _TYPE, "Call type as first recorded (raw).", 200),
+    CallField("final_call_type", "VARCHAR", _TYPE, "Call type at close (raw).", 200),
+    CallField(
+        "call_type",
+        "VARCHAR",
+        _TYPE,
+        "Call type used for classification: the final type when there is one, else the initial.",
+        200,
+    ),
+    CallField("priority_raw", "VARCHAR", _TYPE, "Priority as the source gives it.", 100),
+    CallField(
+        "priority", "TINYINT", _TYPE, "Normalised priority 1 (emergency) to 4 (non-urgent)."
+    ),
+    CallField("disposition_raw", "VARCHAR", _TYPE, "Disposition as the source gives it.", 200),
+    CallField("disposition_group", "VARCHAR", _TYPE, "Disposition group (see vocabularies)."),
+    CallField("origin_raw", "VARCHAR", _TYPE, "How the call came in, as the source says.", 100),
+    CallField(
+        "origin", "VARCHAR", _TYPE, "911, phone, officer_initiated, other or unknown."
+    ),
+    CallField(
+        "location",
+        "VARCHAR",
+        _PLACE,
+        "Hundred block (`52XX N 35TH ST`) or intersection (`A / B`); never a house number.",
+        200,
+    ),
+    CallField("latitude", "DOUBLE", _PLACE, "Latitude rounded to 3 decimals (about 100 m)."),
+    CallField("longitude", "DOUBLE", _PLACE, "Longitude rounded to 3 decimals."),
+    CallField("district", "VARCHAR", _PLACE, "District or precinct, as published.", 100),
+    CallField("sector", "VARCHAR", _PLACE, "Sector or zone, as published.", 100),
+    CallField("beat", "VARCHAR", _PLACE, "Beat, as published.", 100),
+    CallField("neighbourhood", "VARCHAR", _PLACE, "Neighbourhood, as published.", 100),
+    CallField(
+        "narrative",
+        "VARCHAR",
+        _TYPE,
+        "Free text about the call, only where a mapping keeps it (it may hold names).",
+        32768,
+    ),
+    CallField(
+        "attributes",
+        "MAP(VARCHAR, VARCHAR)",
+        _TYPE,
+        "Other non-identifying source columns the mapping keeps, by name.",
+    ),
+    CallField(
+        "dq_flags",
+        "VARCHAR[]",
+        _QUALITY,
+        "Data-quality flags `field:problem`; details and original values in call_quality.",
+    ),
+    CallField("category", "VARCHAR", _CLASS, "Taxonomy category."),
+    CallField("flags", "VARCHAR[]", _CLASS, "Taxonomy flags."),
+    CallField("confidence", "DOUBLE", _CLASS, "Confidence of the classification (0-1)."),
+    CallField("decided_by", "VARCHAR", _CLASS, "override, rule:<id> or model:<name>@<version>."),
+    CallField("taxonomy_version", "VARCHAR", _CLASS, "Version of the taxonomy applied."),
+    CallField("unknown_reason", "VARCHAR", _CLASS, "Why the category is unknown, if it is."),
+)
+
+FIELD_BY_NAME: dict[str, CallField] = {f.name: f for f in CALL_FIELDS}
+
+CONTENT_FIELDS: tuple[str, ...] = tuple(
+    f.name
+    for f in CALL_FIELDS
+    if f.group not in (_CLASS,) and f.name not in {"batch_id", "file_sha256", "source_row"}
+)
+"""Fields whose change between two exports of the same record counts as an upstream change."""
+
+
+def call_schema_sql() -> str:
+    """Column list ``name TYPE, ...`` of the canonical call record."""
+    return ", ".join(f"{f.name} {f.sql_type}" for f in CALL_FIELDS)

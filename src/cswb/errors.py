@@ -1,0 +1,59 @@
+"""The one exception root of cswb and its families.
+
+Every error cswb raises on purpose derives from :class:`CswbError`, so the CLI, the API and
+callers can tell an expected, explained failure (bad input, bad configuration) from a bug.
+Messages are written for the person who has to act on them and never contain identifying
+values from the data (names, phones, addresses): they name columns, rows and rules instead.
+"""
+
+from __future__ import annotations
+
+
+class CswbError(Exception):
+    """Root of every error cswb raises on purpose."""
+
+    #: Short machine-readable code used by the API's error shape and the CLI's exit status.
+    code = "cswb_error"
+    exit_code = 1
+
+
+class ConfigError(CswbError):
+    """Settings or a configuration file are invalid."""
+
+    code = "config_error"
+    exit_code = 2
+
+
+class MappingError(CswbError):
+    """A source mapping (YAML) is invalid or does not fit the file it is applied to."""
+
+    code = "mapping_error"
+    exit_code = 2
+
+
+class SourceFileError(CswbError):
+    """An input file cannot be read at all (empty, wrong delimiter, unknown format...)."""
+
+    code = "source_file_error"
+    exit_code = 3
+
+
+class PortalError(CswbError):
+    """An open-data portal answered with something cswb cannot use."""
+
+    code = "portal_error"
+    exit_code = 4
+
+
+class StoreError(CswbError):
+    """The analytic store is missing, locked or inconsistent."""
+
+    code = "store_error"
+    exit_code = 5
+
+
+class NotFoundError(CswbError):
+    """A named thing (source, batch, quarantined row) does not exist."""
+
+    code = "not_found"
+    exit_code = 6

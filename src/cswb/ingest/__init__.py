@@ -1,0 +1,1 @@
+"""Getting calls for service from files and portals into the canonical call record."""

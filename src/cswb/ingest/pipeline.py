@@ -1,0 +1,411 @@
+"""One ingest batch: a file, through its mapping, into the analytic store, losing nothing.
+
+The batch runs inside one store transaction, so it is atomic: killed at any point, the store
+is exactly as before. The row work is three set-based passes in DuckDB:
+
+1. **ids** - the record id of every row is computed and grouped; ids that repeat in the file or
+   are already stored are kept aside (a small table), and the reader's structural rejects (with
+   their row numbers) are collected;
+2. **map** - the mapping's SQL (:mod:`cswb.ingest.transform`) turns every row into a canonical
+   call and writes it, in one streaming copy, to one of three Parquet partitions: ``stored``,
+   ``quarantine`` (cannot become a call) or ``resolve`` (its id repeats or is already stored);
+3. **resolve** - only the ``resolve`` rows: exact repeats are counted as duplicates, the last of
+   conflicting versions wins (earlier ones are quarantined), and a record already stored is
+   either unchanged (a duplicate) or updated, with the change logged in ``call_changes``.
+
+Every row read ends up counted exactly once: ``read = inserted + updated + unchanged +
+duplicate + quarantined`` (:attr:`BatchSummary.reconciles`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from cswb import __version__
+from cswb.domain.calls import CALL_FIELDS, CONTENT_FIELDS
+from cswb.domain.quality import QuarantineReason
+from cswb.errors import SourceFileError
+from cswb.ingest.mapping import Mapping
+from cswb.ingest.progress import Progress, SilentProgress, watch_query
+from cswb.ingest.readers import Landing, Reject, SourceFile, open_landing
+from cswb.ingest.rownumbers import row_sql, step_table
+from cswb.ingest.timezones import day_table
+from cswb.ingest.transform import CallSql, Context, lit
+from cswb.logging import get_logger
+from cswb.settings import Settings
+from cswb.storage.analytic import AnalyticStore, Transaction
+from cswb.storage.sql import run, scalar
+from cswb.storage.tables import column_list
+
+log = get_logger("ingest")
+
+_STORED_COLUMNS = ", ".join(f.name for f in CALL_FIELDS if f.name != "call_id")
+_COMPARED = [f for f in CONTENT_FIELDS if f != "call_id"]
+_PARQUET = "FORMAT parquet, COMPRESSION zstd"
+
+
+@dataclass
+class BatchSummary:
+    """What one batch did, row by row, reconciled."""
+
+    batch_id: str
+    source: str
+    file_name: str
+    file_sha256: str = ""
+    file_format: str = ""
+    encoding: str | None = None
+    delimiter: str | None = None
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    flagged: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    problems: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def stored(self) -> int:
+        return self.inserted + self.updated
+
+    @property
+    def reconciles(self) -> bool:
+        """Every row read is accounted for exactly once."""
+        accounted = self.inserted + self.updated + self.unchanged + self.duplicate
+        return self.rows_read == accounted + self.quarantined
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data.update(stored=self.stored, reconciles=self.reconciles)
+        return data
+
+
+def ingest_file(path: Path, mapping: Mapping, store: AnalyticStore, settings: Settings,
+                progress: Progress | None = None) -> BatchSummary:
+    """Ingest ``path`` through ``mapping`` into ``store`` as one atomic batch."""
+    progress = progress or SilentProgress()
+    started = time.monotonic()
+    source = SourceFile.inspect(Path(path), mapping.file.format)
+    summary = BatchSummary(_new_batch_id(), mapping.name, source.path.name,
+                           file_format=source.file_format)
+    hasher = threading.Thread(target=source.compute_hash, name="cswb-hash")
+    hasher.start()
+    try:
+        with store.transaction() as tx:
+            con = store.engine()
+            try:
+                store.create_views(con, tx.base)
+                run = _BatchRun(con, tx, mapping, settings, source, summary, progress)
+                run.execute(hasher)
+            finally:
+                con.close()
+    finally:
+        hasher.join()
+    summary.seconds = round(time.monotonic() - started, 3)
+    log.info("batch %s of %s: read %d, stored %d, quarantined %d, duplicates %d",
+             summary.batch_id, summary.source, summary.rows_read, summary.stored,
+             summary.quarantined, summary.duplicate + summary.unchanged)
+    return summary
+
+
+def _new_batch_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+class _BatchRun:
+    """The passes of one batch, sharing a DuckDB connection and a store transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, tx: Transaction, mapping: Mapping,
+                 settings: Settings, source: SourceFile, summary: BatchSummary,
+                 progress: Progress) -> None:
+        self.con, self.tx, self.m, self.settings = con, tx, mapping, settings
+        self.source, self.summary, self.progress = source, summary, progress
+        self.started_at = datetime.now(UTC)
+        self.out = tx.staging / "main"
+
+    def execute(self, hasher: threading.Thread) -> None:
+        landing = open_landing(self.source, self.m.file, self.settings.ingest_max_line_bytes,
+                               self.tx.staging, self.con)
+        self.summary.encoding, self.summary.delimiter = landing.encoding, landing.delimiter
+        ctx = self._context(landing)
+        self._register_zone()
+        rejects = self._prepass(landing, CallSql(self.m, ctx))
+        hasher.join()
+        self.summary.file_sha256 = self.source.sha256
+        self._map(landing, CallSql(self.m, replace(ctx, file_sha256=self.source.sha256)), rejects)
+        self._resolve()
+        self._write_quarantine(rejects)
+        self._write_quality()
+        self._write_batch_row()
+        self.progress.phase("committing")
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _context(self, landing: Landing) -> Context:
+        today = datetime.now(UTC).replace(tzinfo=None)
+        low = datetime.combine(self.settings.ingest_min_date, datetime.min.time())
+        high = today + timedelta(days=self.settings.ingest_future_days)
+        return Context(landing.columns, self.summary.batch_id, "", low, high)
+
+    def _register_zone(self) -> None:
+        end = (datetime.now(UTC) + timedelta(days=self.settings.ingest_future_days + 1)).date()
+        table = day_table(self.m.time_zone, self.settings.ingest_min_date, end)
+        self.con.register("tz_days", table)
+
+    # -- pass 1: ids ---------------------------------------------------------------------
+
+    def _prepass(self, landing: Landing, sql: CallSql) -> list[Reject]:
+        self.progress.phase("checking record ids")
+        stored = self._stored_filter()
+        already = (f" OR rid IN (SELECT source_record_id FROM calls WHERE {stored})"
+                   if stored else "")
+        query = (
+            f"CREATE OR REPLACE TEMP TABLE resolve_ids AS SELECT rid FROM ("
+            f"SELECT {sql.record_id()} AS rid, count(*) AS n FROM {landing.scan()} "
+            f"WHERE _fault IS NULL GROUP BY ALL) WHERE rid IS NOT NULL AND (n > 1{already})"
+        )
+        with watch_query(self.con, self.progress):
+            _run(self.con, query)
+        return landing.rejects(self.con)
+
+    def _stored_filter(self) -> str | None:
+        """SQL filter on the calls view for this source's stored calls (None if none)."""
+        if not any(f.get("source") == self.m.name for f in self.tx.base.files("calls")):
+            return None
+        return f"source = {lit(self.m.name)}"
+
+    # -- pass 2: map ---------------------------------------------------------------------
+
+    def _map(self, landing: Landing, sql: CallSql, rejects: list[Reject]) -> None:
+        self.progress.phase("mapping calls")
+        row_expr, join = "_ord", ""
+        if rejects:
+            table, width, total = step_table([r.row for r in rejects])
+            self.con.register("row_steps", table)
+            row_expr, join = row_sql("row_steps", width, total, "_l._ord")
+        source = f"(SELECT {row_expr} AS _row, _l.* FROM {landing.scan()} _l {join})"
+        has_resolve = scalar(self.con, "SELECT count(*) FROM resolve_ids") > 0
+        query = sql.query(source, "resolve_ids" if has_resolve else None)
+        with watch_query(self.con, self.progress):
+            _run(self.con, f"COPY ({query}) TO '{self.out}' "
+                           f"({_PARQUET}, PARTITION_BY (_route), WRITE_PARTITION_COLUMNS false)")
+        self.summary.rows_read = self._count("stored") + self._count("quarantine") \
+            + self._count("resolve") + len(rejects)
+
+    def _partition_files(self, route: str) -> list[Path]:
+        return sorted((self.out / f"_route={route}").glob("*.parquet"))
+
+    def _partition(self, route: str) -> str | None:
+        """SQL list literal of a partition's files, or None when the partition is empty."""
+        files = self._partition_files(route)
+        return _listing(files) if files else None
+
+    def _count(self, route: str) -> int:
+        files = self._partition(route)
+        if files is None:
+            return 0
+        return int(scalar(self.con, f"SELECT count(*) FROM read_parquet({files})"))
+
+    # -- pass 3: resolve -----------------------------------------------------------------
+
+    def _resolve(self) -> None:
+        self.summary.inserted = self._count("stored")
+        for part in self._partition_files("stored"):
+            target = self.tx.staged_path("calls")
+            part.rename(target)
+            self.tx.add("calls", target, source=self.m.name, batch_id=self.summary.batch_id,
+                        rows=self.summary.inserted)
+        resolve = self._partition("resolve")
+        if resolve is None:
+            return
+        self.progress.phase("resolving repeated records")
+        run(self.con, f"""
+            CREATE TEMP TABLE ranked AS
+            SELECT *,
+                   hash({', '.join(_COMPARED)}) AS _sig,
+                   row_number() OVER w AS _rank,
+                   first_value(hash({', '.join(_COMPARED)})) OVER w AS _last_sig
+            FROM read_parquet({resolve})
+            WINDOW w AS (PARTITION BY source_record_id ORDER BY source_row DESC)
+        """)
+        counts = dict(run(self.con, """
+            SELECT CASE WHEN _rank = 1 THEN 'survivor' WHEN _sig = _last_sig THEN 'duplicate'
+                        ELSE 'conflict' END, count(*) FROM ranked GROUP BY 1
+        """))
+        self.summary.duplicate = int(counts.get("duplicate", 0))
+        self._compare_with_stored()
+
+    def _compare_with_stored(self) -> None:
+        stored = self._stored_filter()
+        changed = ", ".join(
+            f"CASE WHEN s.{c} IS DISTINCT FROM e.{c} THEN {lit(c)} END" for c in _COMPARED)
+        existing = (f"(SELECT * FROM calls WHERE {stored})" if stored else
+                    f"(SELECT {_STORED_COLUMNS} FROM calls WHERE false)")
+        run(self.con, f"""
+            CREATE TEMP TABLE survivors AS
+            SELECT s.*, e.batch_id AS _previous_batch, e.source_record_id IS NOT NULL AS _exists,
+                   list_filter([{changed}], lambda x: x IS NOT NULL) AS _changed
+            FROM ranked s LEFT JOIN {existing} e ON e.source_record_id = s.source_record_id
+            WHERE s._rank = 1
+        """)
+        row = run(self.con, """
+            SELECT count(*) FILTER (WHERE NOT _exists),
+                   count(*) FILTER (WHERE _exists AND len(_changed) > 0),
+                   count(*) FILTER (WHERE _exists AND len(_changed) = 0) FROM survivors
+        """)[0]
+        inserted, updated, unchanged = (int(v) for v in row)
+        self.summary.inserted += inserted
+        self.summary.updated, self.summary.unchanged = updated, unchanged
+        if inserted or updated:
+            path = self.tx.staged_path("calls", "-resolved")
+            _run(self.con, f"COPY (SELECT {_STORED_COLUMNS}, _dq FROM survivors WHERE NOT _exists "
+                           f"OR len(_changed) > 0) TO '{path}' ({_PARQUET})")
+            self.tx.add("calls", path, source=self.m.name, batch_id=self.summary.batch_id,
+                        rows=inserted + updated)
+        if updated:
+            self._replace_old_versions()
+            self._write_changes()
+
+    def _replace_old_versions(self) -> None:
+        """Rewrite the committed files holding old versions of updated calls, without them."""
+        run(self.con, """CREATE TEMP TABLE updated_ids AS SELECT source_record_id FROM survivors
+                            WHERE _exists AND len(_changed) > 0""")
+        for entry in self.tx.base.files("calls"):
+            if entry.get("source") != self.m.name:
+                continue
+            path = self.tx.store.root / entry["path"]
+            hit = scalar(self.con, 
+                f"SELECT count(*) FROM read_parquet({lit(str(path))}) WHERE source_record_id IN "
+                "(SELECT source_record_id FROM updated_ids)")
+            if not hit:
+                continue
+            new = self.tx.staged_path("calls", "-rewritten")
+            _run(self.con, f"COPY (SELECT * FROM read_parquet({lit(str(path))}) WHERE "
+                           "source_record_id NOT IN (SELECT source_record_id FROM updated_ids)) "
+                           f"TO '{new}' ({_PARQUET})")
+            meta = {k: v for k, v in entry.items() if k != "path"}
+            meta["rows"] = int(entry.get("rows", 0)) - int(hit)
+            self.tx.remove("calls", entry["path"])
+            self.tx.add("calls", new, **meta)
+
+    def _write_changes(self) -> None:
+        path = self.tx.staged_path("call_changes")
+        _run(self.con, f"""
+            COPY (SELECT source || ':' || source_record_id AS call_id, source,
+                         _previous_batch AS previous_batch_id, batch_id,
+                         _changed AS changed_fields, now() AS changed_at
+                  FROM survivors WHERE _exists AND len(_changed) > 0)
+            TO '{path}' ({_PARQUET})""")
+        self.tx.add("call_changes", path, source=self.m.name, batch_id=self.summary.batch_id)
+
+    # -- quarantine, quality, batch row ----------------------------------------------------
+
+    def _write_quarantine(self, rejects: list[Reject]) -> None:
+        self.progress.phase("writing quarantine and quality flags")
+        parts = []
+        quarantine = self._partition("quarantine")
+        if quarantine:
+            parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
+                AS batch_id, source_row, _reason AS reason,
+                array_to_string(dq_flags, '; ') AS detail, _raw AS record, _text AS raw_text
+                FROM read_parquet({quarantine})""")
+        if scalar(self.con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ranked'"):
+            parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
+                AS batch_id, source_row, {lit(QuarantineReason.CONFLICTING_DUPLICATE)} AS reason,
+                'record id ' || source_record_id || ' repeats with different content; row '
+                || max(source_row) OVER (PARTITION BY source_record_id) || ' was stored'
+                AS detail, _raw AS record, NULL::VARCHAR AS raw_text
+                FROM ranked WHERE _rank > 1 AND _sig <> _last_sig""")
+        if rejects:
+            self.con.register("rejects_table", _rejects_arrow(rejects))
+            parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
+                AS batch_id, row AS source_row, reason, detail,
+                NULL::MAP(VARCHAR, VARCHAR) AS record, raw_text FROM rejects_table""")
+        if not parts:
+            return
+        path = self.tx.staged_path("quarantine")
+        _run(self.con, f"COPY ({' UNION ALL '.join(parts)}) TO '{path}' ({_PARQUET})")
+        reasons = run(self.con, 
+            f"SELECT reason, count(*) FROM read_parquet({lit(str(path))}) GROUP BY 1")
+        self.summary.reasons = {r: int(n) for r, n in reasons}
+        self.summary.quarantined = sum(self.summary.reasons.values())
+        self.tx.add("quarantine", path, source=self.m.name, batch_id=self.summary.batch_id)
+
+    def _write_quality(self) -> None:
+        files = self.tx.added_files("calls", batch_id=self.summary.batch_id)
+        if not files:
+            return
+        listing = _listing(files)
+        path = self.tx.staged_path("call_quality")
+        _run(self.con, f"""
+            COPY (SELECT source || ':' || source_record_id AS call_id, source, batch_id,
+                         source_row, d.field, d.problem, d.original
+                  FROM (SELECT *, unnest(_dq) AS d FROM read_parquet({listing})
+                        WHERE _dq IS NOT NULL AND batch_id = {lit(self.summary.batch_id)}))
+            TO '{path}' ({_PARQUET})""")
+        rows = run(self.con, f"""SELECT field || ':' || problem, count(*),
+            count(DISTINCT call_id) FROM read_parquet({lit(str(path))}) GROUP BY 1""")
+        if not rows:
+            return
+        self.summary.problems = {k: int(n) for k, n, _ in rows}
+        self.summary.flagged = int(scalar(
+            self.con, f"SELECT count(DISTINCT call_id) FROM read_parquet({lit(str(path))})"))
+        self.tx.add("call_quality", path, source=self.m.name, batch_id=self.summary.batch_id)
+
+    def _write_batch_row(self) -> None:
+        s = self.summary
+        row = {
+            "batch_id": s.batch_id, "source": s.source, "agency": self.m.agency,
+            "mapping_sha256": hashlib.sha256(self.m.model_dump_json().encode()).hexdigest(),
+            "file_name": s.file_name, "file_sha256": s.file_sha256,
+            "file_bytes": self.source.size, "file_format": s.file_format,
+            "encoding": s.encoding, "delimiter": s.delimiter,
+            "started_at": self.started_at, "finished_at": datetime.now(UTC),
+            "rows_read": s.rows_read, "rows_inserted": s.inserted, "rows_updated": s.updated,
+            "rows_unchanged": s.unchanged, "rows_duplicate": s.duplicate,
+            "rows_quarantined": s.quarantined, "rows_flagged": s.flagged,
+            "cswb_version": __version__,
+        }
+        self.con.register("batch_row", pa.Table.from_pylist([row]))
+        path = self.tx.staged_path("batches")
+        _run(self.con, f"COPY (SELECT {column_list('batches')} FROM batch_row) TO '{path}' "
+                       f"({_PARQUET})")
+        self.tx.add("batches", path, source=s.source, batch_id=s.batch_id)
+        if not s.reconciles:
+            raise SourceFileError(
+                f"batch {s.batch_id} does not reconcile (read {s.rows_read}, accounted "
+                f"{s.stored + s.unchanged + s.duplicate + s.quarantined}); nothing was stored"
+            )
+
+
+def _listing(paths: list[Path]) -> str:
+    """SQL list literal of file paths."""
+    return "[" + ", ".join(lit(str(p)) for p in paths) + "]"
+
+
+def _rejects_arrow(rejects: list[Reject]) -> pa.Table:
+    return pa.table({
+        "row": pa.array([r.row for r in rejects], pa.int64()),
+        "reason": pa.array([str(r.reason) for r in rejects], pa.string()),
+        "detail": pa.array([r.detail for r in rejects], pa.string()),
+        "raw_text": pa.array([r.raw_text for r in rejects], pa.string()),
+    })
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Run SQL; a DuckDB error about the input becomes a clear :class:`SourceFileError`."""
+    try:
+        run(con, sql)
+    except duckdb.InvalidInputException as exc:
+        raise SourceFileError(f"the file cannot be read: {str(exc).splitlines()[0]}") from None

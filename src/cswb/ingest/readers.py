@@ -1,0 +1,410 @@
+"""File adapters: CSV (any delimiter and encoding), Excel, Parquet and JSON lines.
+
+Each adapter turns a file into a :class:`Landing`: SQL that yields one row per record with
+``_ord`` (1-based ordinal among the records it yields), an optional ``_fault`` (a quarantine
+reason for a record that was read but is malformed) and ``_text`` (its raw text), and every
+source column as VARCHAR. Records the adapter could not yield at all (a CSV row with the wrong
+number of fields, undecodable bytes, an unclosed quote) are reported by :meth:`Landing.rejects`
+after a scan, with their data row numbers, so that nothing is lost.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+
+from cswb.domain.quality import QuarantineReason
+from cswb.errors import SourceFileError
+from cswb.ingest.mapping import FileSpec
+from cswb.ingest.sniff import NATIVE_ENCODINGS, SAMPLE_BYTES, sniff, unique_names
+
+_EXTENSIONS = {
+    ".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xlsm": "excel",
+    ".xls": "excel", ".ods": "excel", ".parquet": "parquet", ".pq": "parquet",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+}
+
+_REJECT_REASONS = {
+    "MISSING COLUMNS": QuarantineReason.MISSING_COLUMNS,
+    "TOO MANY COLUMNS": QuarantineReason.TOO_MANY_COLUMNS,
+    "UNQUOTED VALUE": QuarantineReason.UNBALANCED_QUOTE,
+    "INVALID ENCODING": QuarantineReason.INVALID_ENCODING,
+    "INVALID UNICODE": QuarantineReason.INVALID_ENCODING,
+    "LINE SIZE OVER MAXIMUM": QuarantineReason.LINE_TOO_LONG,
+}
+
+_SCRUB_PATTERNS = (
+    (r"(\+?1[ .-]?)?\(?[0-9]{3}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}", "[phone]"),
+    (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[email]"),
+)
+"""Applied to the raw text of records that could not be split into columns, whose identifying
+columns therefore cannot be dropped by name."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record the reader could not turn into columns."""
+
+    row: int
+    reason: QuarantineReason
+    detail: str
+    raw_text: str
+
+
+class Landing(Protocol):
+    """The records of one file as SQL over VARCHAR columns."""
+
+    columns: list[str]
+    file_format: str
+    encoding: str | None
+    delimiter: str | None
+
+    def scan(self) -> str:
+        """SQL of a relation: ``_ord``, ``_fault``, ``_text`` and the file's columns."""
+        ...
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        """Records rejected by the last scan (valid after one full scan)."""
+        ...
+
+
+@dataclass
+class SourceFile:
+    """A file to ingest, with its format, size and content hash."""
+
+    path: Path
+    file_format: str
+    size: int
+    sha256: str = ""
+
+    @classmethod
+    def inspect(cls, path: Path, declared: str = "auto") -> SourceFile:
+        if not path.is_file():
+            raise SourceFileError(f"{path} does not exist or is not a file")
+        size = path.stat().st_size
+        if size == 0:
+            raise SourceFileError(f"{path.name} is empty (0 bytes)")
+        return cls(path, detect_format(path, declared), size)
+
+    def compute_hash(self) -> str:
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as handle:
+            while chunk := handle.read(8 * 1024 * 1024):
+                digest.update(chunk)
+        self.sha256 = digest.hexdigest()
+        return self.sha256
+
+
+def detect_format(path: Path, declared: str = "auto") -> str:
+    """The declared format, or the one the file's extension names."""
+    if declared != "auto":
+        return declared
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in _EXTENSIONS:
+        return _EXTENSIONS[suffixes[-1]]
+    raise SourceFileError(
+        f"cannot tell the format of {path.name} from its extension; declare file.format "
+        "(csv, excel, parquet or jsonl) in the mapping"
+    )
+
+
+def open_landing(source: SourceFile, spec: FileSpec, max_line_bytes: int,
+                 workdir: Path, con: duckdb.DuckDBPyConnection) -> Landing:
+    """The adapter for ``source``'s format."""
+    if source.file_format == "csv":
+        return CsvLanding(source.path, spec, max_line_bytes, workdir)
+    if source.file_format == "excel":
+        return ArrowLanding.from_excel(source.path, spec.sheet, con)
+    if source.file_format == "parquet":
+        return ParquetLanding(source.path, con)
+    if source.file_format == "jsonl":
+        return JsonLinesLanding(source.path, max_line_bytes, con)
+    raise SourceFileError(f"unsupported file format {source.file_format!r}")
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class CsvLanding:
+    """Delimited text read by DuckDB's parallel CSV reader, every column as VARCHAR."""
+
+    file_format = "csv"
+
+    def __init__(self, path: Path, spec: FileSpec, max_line_bytes: int, workdir: Path) -> None:
+        self.spec = spec
+        self.max_line_bytes = max_line_bytes
+        dialect = sniff(_sample_path(path, workdir), spec.encoding, spec.delimiter, spec.quote,
+                        spec.header, spec.column_names)
+        self.encoding = dialect.encoding
+        self.delimiter = dialect.delimiter
+        self.columns = dialect.header
+        self.path = path
+        if dialect.encoding not in NATIVE_ENCODINGS:
+            self.path = _transcode(path, dialect.encoding, workdir)
+        self._tag = uuid.uuid4().hex[:8]
+
+    def _read_csv(self) -> str:
+        columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in self.columns) + "}"
+        encoding = NATIVE_ENCODINGS.get(self.encoding, "utf-8")
+        quote = self.spec.quote
+        options = [
+            f"columns = {columns}", "auto_detect = false", f"header = {str(self.spec.header)}",
+            f"delim = {_lit(self.delimiter)}", f"quote = {_lit(quote)}", f"escape = {_lit(quote)}",
+            f"encoding = {_lit(encoding)}", f"max_line_size = {self.max_line_bytes}",
+            "store_rejects = true", f"rejects_table = 'rejects_{self._tag}'",
+            f"rejects_scan = 'rejects_scan_{self._tag}'", "strict_mode = true",
+        ]
+        return f"read_csv({_lit(str(self.path))}, {', '.join(options)})"
+
+    def scan(self) -> str:
+        cols = ", ".join(_ident(c) for c in self.columns)
+        return (f"(SELECT ordinality AS _ord, NULL::VARCHAR AS _fault, NULL::VARCHAR AS _text, "
+                f"{cols} FROM {self._read_csv()} WITH ORDINALITY)")
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        table = f"rejects_{self._tag}"
+        try:
+            rows = con.execute(
+                f"""
+                SELECT line, arg_min(error_type::VARCHAR, byte_position),
+                       arg_min(error_message, byte_position), arg_min({_scrub_sql('csv_line')},
+                       byte_position)
+                FROM {table}
+                WHERE scan_id = (SELECT max(scan_id) FROM {table})
+                GROUP BY line ORDER BY line
+                """
+            ).fetchall()
+        except duckdb.CatalogException:
+            return []
+        offset = 1 if self.spec.header else 0
+        return [
+            Reject(int(line) - offset, _REJECT_REASONS.get(etype, QuarantineReason.MALFORMED_RECORD),
+                   _detail(message), text or "")
+            for line, etype, message, text in rows
+        ]
+
+
+def _detail(message: str | None) -> str:
+    first = (message or "").splitlines()[0] if message else ""
+    return first[:300]
+
+
+def _scrub_sql(column: str) -> str:
+    expr = column
+    for pattern, replacement in _SCRUB_PATTERNS:
+        expr = f"regexp_replace({expr}, {_lit(pattern)}, {_lit(replacement)}, 'g')"
+    return expr
+
+
+def _sample_path(path: Path, workdir: Path) -> Path:
+    """``path`` itself, or for a gzip file a decompressed sample of its start."""
+    if path.suffix.lower() != ".gz":
+        return path
+    sample = workdir / f"sample-{uuid.uuid4().hex[:8]}.csv"
+    try:
+        with gzip.open(path, "rb") as handle:
+            sample.write_bytes(handle.read(SAMPLE_BYTES))
+    except OSError as exc:
+        raise SourceFileError(f"{path.name} is not a readable gzip file: {exc}") from None
+    return sample
+
+
+def _transcode(path: Path, encoding: str, workdir: Path) -> Path:
+    """Copy a file in an encoding DuckDB does not read natively to UTF-8, streaming."""
+    target = workdir / f"transcoded-{uuid.uuid4().hex[:8]}.csv"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+        while chunk := src.read(8 * 1024 * 1024):
+            dst.write(decoder.decode(chunk))
+        dst.write(decoder.decode(b"", final=True))
+    return target
+
+
+@dataclass
+class ArrowLanding:
+    """Records already in memory (Excel), registered with DuckDB as an Arrow table."""
+
+    columns: list[str]
+    name: str
+    file_format: str = "excel"
+    encoding: str | None = None
+    delimiter: str | None = None
+    skipped: list[Reject] = field(default_factory=list)
+
+    @classmethod
+    def from_excel(cls, path: Path, sheet: str | None,
+                   con: duckdb.DuckDBPyConnection) -> ArrowLanding:
+        rows = read_excel_rows(path, sheet)
+        if not rows:
+            raise SourceFileError(f"sheet of {path.name} is empty: there is no header row")
+        columns = unique_names([_cell_text(v) or "" for v in rows[0]])
+        width = len(columns)
+        data: list[list[str | None]] = [[] for _ in columns]
+        for row in rows[1:]:
+            padded = list(row[:width]) + [None] * (width - len(row))
+            for i, value in enumerate(padded):
+                data[i].append(_cell_text(value))
+        n = len(rows) - 1
+        table = pa.table({
+            "_ord": pa.array(range(1, n + 1), pa.int64()),
+            "_fault": pa.nulls(n, pa.string()),
+            "_text": pa.nulls(n, pa.string()),
+            **{f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(data)},
+        })
+        name = f"excel_{uuid.uuid4().hex[:8]}"
+        con.register(name, table)
+        landing = cls(columns, name)
+        return landing
+
+    def scan(self) -> str:
+        cols = ", ".join(f"c{i} AS {_ident(c)}" for i, c in enumerate(self.columns))
+        return f"(SELECT _ord, _fault, _text, {cols} FROM {self.name})"
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        return list(self.skipped)
+
+
+def read_excel_rows(path: Path, sheet: str | None) -> list[list[Any]]:
+    """Rows of one sheet as Python values (dates as datetimes)."""
+    try:
+        from python_calamine import CalamineWorkbook
+    except ImportError:  # pragma: no cover - depends on the install
+        raise SourceFileError(
+            "reading Excel needs the optional dependency: pip install 'cswb[excel]'"
+        ) from None
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own types for corrupt files
+        raise SourceFileError(f"{path.name} is not a readable workbook: {exc}") from None
+    names = list(workbook.sheet_names)
+    if sheet is None:
+        if len(names) != 1:
+            raise SourceFileError(
+                f"{path.name} has {len(names)} sheets ({', '.join(map(repr, names))}); "
+                "name the one to read with file.sheet in the mapping"
+            )
+        sheet = names[0]
+    if sheet not in names:
+        raise SourceFileError(
+            f"{path.name} has no sheet {sheet!r}; its sheets are {', '.join(map(repr, names))}"
+        )
+    return list(workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False))
+
+
+def _cell_text(value: Any) -> str | None:
+    """One cell as text: integral floats without '.0', dates as 'YYYY-MM-DD HH:MM:SS'."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.strftime("%Y-%m-%d 00:00:00")
+    if isinstance(value, time):
+        return value.strftime("%H:%M:%S")
+    return str(value)
+
+
+class ParquetLanding:
+    """A Parquet file; every column cast to VARCHAR."""
+
+    file_format = "parquet"
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
+        try:
+            described = con.execute(
+                f"DESCRIBE SELECT * FROM read_parquet({_lit(str(path))})"
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise SourceFileError(f"{path.name} is not a readable Parquet file: {exc}") from None
+        self.columns = [row[0] for row in described]
+
+    def scan(self) -> str:
+        cols = ", ".join(f"CAST({_ident(c)} AS VARCHAR) AS {_ident(c)}" for c in self.columns)
+        return (f"(SELECT file_row_number + 1 AS _ord, NULL::VARCHAR AS _fault, "
+                f"NULL::VARCHAR AS _text, {cols} "
+                f"FROM read_parquet({_lit(str(self.path))}, file_row_number = true))")
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        return []
+
+
+class JsonLinesLanding:
+    """One JSON object per line; a line that is not a JSON object is quarantined whole."""
+
+    file_format = "jsonl"
+    encoding: str | None = "utf-8"
+    delimiter: str | None = None
+
+    def __init__(self, path: Path, max_line_bytes: int, con: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
+        self.max_line_bytes = max_line_bytes
+        self._tag = uuid.uuid4().hex[:8]
+        keys = con.execute(
+            f"SELECT DISTINCT unnest(json_keys(line)) FROM {self._lines()} "
+            "WHERE json_valid(line) AND json_type(line) = 'OBJECT'"
+        ).fetchall()
+        self.columns = sorted(k for (k,) in keys)
+        if not self.columns:
+            raise SourceFileError(f"{path.name} holds no JSON objects")
+
+    def _lines(self) -> str:
+        return (
+            f"read_csv({_lit(str(self.path))}, columns = {{'line': 'VARCHAR'}}, header = false, "
+            f"auto_detect = false, delim = '\\x1f', quote = '', escape = '', "
+            f"max_line_size = {self.max_line_bytes}, store_rejects = true, "
+            f"rejects_table = 'rejects_{self._tag}', rejects_scan = 'rejects_scan_{self._tag}')"
+        )
+
+    def scan(self) -> str:
+        ok = "json_valid(line) AND json_type(line) = 'OBJECT'"
+        cols = ", ".join(
+            f"CASE WHEN {ok} THEN json_extract_string(line, {_lit(_json_path(c))}) END "
+            f"AS {_ident(c)}"
+            for c in self.columns
+        )
+        return (
+            f"(SELECT ordinality AS _ord, CASE WHEN NOT ({ok}) THEN 'malformed_record' END "
+            f"AS _fault, CASE WHEN NOT ({ok}) THEN line END AS _text, {cols} "
+            f"FROM {self._lines()} WITH ORDINALITY WHERE trim(line) <> '')"
+        )
+
+    def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
+        table = f"rejects_{self._tag}"
+        try:
+            rows = con.execute(
+                f"SELECT DISTINCT line, error_type::VARCHAR, {_scrub_sql('csv_line')} FROM {table} "
+                f"WHERE scan_id = (SELECT max(scan_id) FROM {table}) ORDER BY line"
+            ).fetchall()
+        except duckdb.CatalogException:
+            return []
+        return [Reject(int(line), _REJECT_REASONS.get(t, QuarantineReason.MALFORMED_RECORD),
+                       t, text or "") for line, t, text in rows]
+
+
+def _json_path(key: str) -> str:
+    return '$."' + re.sub(r'(["\\])', r"\\\1", key) + '"'

@@ -1,0 +1,127 @@
+"""Settings: one typed object, read from the environment and an optional TOML file.
+
+Build it with :func:`load_settings` (never at import time). Precedence, highest first:
+explicit overrides passed to the factory, ``CSWB_*`` environment variables, the TOML file named
+by ``config_file`` or ``CSWB_CONFIG``, then the defaults below. ``docs/settings.md`` is
+generated from this class (``python -m cswb.docs``), so every setting carries its help text here.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from cswb.errors import ConfigError
+
+Environment = Literal["development", "test", "production"]
+
+
+class Settings(BaseSettings):
+    """Every setting of cswb, with its default and what it is for."""
+
+    model_config = SettingsConfigDict(env_prefix="CSWB_", extra="forbid", frozen=True)
+
+    environment: Environment = Field(
+        "development", description="Deployment kind: development, test or production."
+    )
+    data_dir: Path = Field(
+        Path("var"), description="Folder for the analytic store, downloads and demo data."
+    )
+    store_url: str | None = Field(
+        None,
+        description="Analytic store URL, e.g. duckdb:///var/store (a folder of Parquet files "
+        "read with DuckDB). Default: duckdb:///<data_dir>/store.",
+    )
+    log_level: str = Field("WARNING", description="Level of cswb's log (DEBUG, INFO, WARNING...).")
+    duckdb_memory_limit: str = Field(
+        "3GB", description="Memory DuckDB may use before it spills to the store's temp folder."
+    )
+    duckdb_threads: int | None = Field(
+        None, ge=1, description="Threads DuckDB may use (default: all cores)."
+    )
+    ingest_max_line_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Longest CSV record accepted; a longer one is quarantined "
+        "(reason line_too_long).",
+    )
+    ingest_min_date: date = Field(
+        date(1970, 1, 1), description="Timestamps before this date are treated as impossible."
+    )
+    ingest_future_days: int = Field(
+        2, ge=0, description="Timestamps more than this many days after the ingest are impossible."
+    )
+    catalogue_path: Path | None = Field(
+        None, description="The OpenPoliceData source catalogue CSV read by `cswb sources`."
+    )
+    host: str = Field("127.0.0.1", description="Address the web server listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get("CSWB_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The store URL, defaulting to a Parquet folder under ``data_dir``."""
+        return self.store_url or f"duckdb:///{(self.data_dir / 'store').as_posix()}"
+
+    @property
+    def downloads_dir(self) -> Path:
+        """Where portal downloads and their resume checkpoints are kept."""
+        return self.data_dir / "downloads"
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; raise :class:`ConfigError` with every problem listed."""
+    previous = os.environ.get("CSWB_CONFIG")
+    try:
+        if config_file is not None:
+            path = Path(config_file)
+            if not path.is_file():
+                raise ConfigError(f"configuration file {path} does not exist")
+            os.environ["CSWB_CONFIG"] = str(path)
+        elif previous and not Path(previous).is_file():
+            raise ConfigError(f"CSWB_CONFIG names {previous}, which does not exist")
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
+    finally:
+        if config_file is not None:
+            if previous is None:
+                os.environ.pop("CSWB_CONFIG", None)
+            else:
+                os.environ["CSWB_CONFIG"] = previous

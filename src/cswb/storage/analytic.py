@@ -1,0 +1,265 @@
+"""The analytic store: Parquet files, a manifest, and DuckDB as the embedded engine.
+
+Layout of a store folder::
+
+    _manifest.json        which files make up each table (the only thing readers trust)
+    _lock                 held (flock) by the one writer at a time
+    _staging/<txid>/      files being written by a transaction; invisible until commit
+    <table>/<name>.parquet
+
+A write is a :class:`Transaction`: new files are written under ``_staging``, moved into their
+table folders (still unreferenced, so still invisible), and the transaction commits by replacing
+``_manifest.json`` atomically (write, fsync, rename). A process killed at any moment leaves
+either the old manifest or the new one; files no manifest references are removed by the next
+writer. See ``docs/adr/0002-analytic-store.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cswb.domain.calls import CALL_FIELDS
+from cswb.errors import StoreError
+from cswb.logging import get_logger
+from cswb.settings import Settings
+from cswb.storage.sql import lit, run
+from cswb.storage.tables import TABLES, empty_select
+
+log = get_logger("storage")
+
+MANIFEST = "_manifest.json"
+FORMAT_VERSION = 1
+_STORED_CALL_COLUMNS = ", ".join(f.name for f in CALL_FIELDS if f.name != "call_id")
+
+
+@dataclass
+class Manifest:
+    """The committed state of the store: for each table, its files and their metadata."""
+
+    version: int = 0
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def files(self, table: str) -> list[dict[str, Any]]:
+        return list(self.tables.get(table, []))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"format": FORMAT_VERSION, "version": self.version, "tables": self.tables}, indent=1
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        if data.get("format") != FORMAT_VERSION:
+            raise StoreError(f"store manifest format {data.get('format')} is not supported")
+        return cls(version=int(data["version"]), tables=dict(data["tables"]))
+
+
+class AnalyticStore:
+    """A folder of Parquet tables read through DuckDB."""
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.root = root
+        self.settings = settings
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def read_manifest(self) -> Manifest:
+        """The committed manifest (an empty one for a store never written)."""
+        try:
+            return Manifest.from_json(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return Manifest()
+        except (ValueError, KeyError) as exc:
+            raise StoreError(f"store manifest {self.manifest_path} is unreadable: {exc}") from None
+
+    def engine(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+        """A fresh in-memory DuckDB connection configured from settings (no views)."""
+        config: dict[str, Any] = {"memory_limit": memory_limit or self.settings.duckdb_memory_limit}
+        if self.settings.duckdb_threads:
+            config["threads"] = self.settings.duckdb_threads
+        con = duckdb.connect(config=config)
+        temp = self.root / "_staging" / "_duckdb_tmp"
+        if self.root.exists():
+            temp.mkdir(parents=True, exist_ok=True)
+            run(con, f"SET temp_directory = {lit(str(temp))}")
+        run(con, "SET TimeZone = 'UTC'")
+        return con
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with one view per table over the committed files."""
+        con = self.engine()
+        self.create_views(con, self.read_manifest())
+        return con
+
+    def create_views(self, con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
+        """(Re)create the table views of ``con`` from ``manifest``."""
+        for table in TABLES:
+            run(con, f"CREATE OR REPLACE VIEW {table} AS {self.table_sql(table, manifest)}")
+
+    def table_sql(self, table: str, manifest: Manifest) -> str:
+        """SQL reading one table of the store as of ``manifest``."""
+        files = [str(self.root / f["path"]) for f in manifest.files(table)]
+        if not files:
+            return empty_select(table)
+        listing = "[" + ", ".join(lit(p) for p in files) + "]"
+        scan = f"read_parquet({listing}, union_by_name = true)"
+        if table == "calls":
+            return (f"SELECT source || ':' || source_record_id AS call_id, {_STORED_CALL_COLUMNS} "
+                    f"FROM {scan}")
+        columns = ", ".join(name for name, _ in TABLES[table])
+        return f"SELECT {columns} FROM {scan}"
+
+    @contextlib.contextmanager
+    def transaction(self, timeout: float = 30.0) -> Iterator[Transaction]:
+        """Exclusive write access; commits on normal exit, leaves no trace on error."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _exclusive_lock(self.root / "_lock", timeout):
+            self._collect_garbage()
+            tx = Transaction(self, self.read_manifest())
+            try:
+                yield tx
+                tx.commit()
+            finally:
+                shutil.rmtree(tx.staging, ignore_errors=True)
+
+    def _collect_garbage(self) -> None:
+        """Remove files left by transactions that never committed (the caller holds the lock)."""
+        manifest = self.read_manifest()
+        referenced = {f["path"] for files in manifest.tables.values() for f in files}
+        for table in TABLES:
+            folder = self.root / table
+            if not folder.is_dir():
+                continue
+            for path in folder.glob("*.parquet"):
+                if path.relative_to(self.root).as_posix() not in referenced:
+                    path.unlink(missing_ok=True)
+        staging = self.root / "_staging"
+        if staging.is_dir():
+            for child in staging.iterdir():
+                if child.name != "_duckdb_tmp":
+                    shutil.rmtree(child, ignore_errors=True)
+
+
+class Transaction:
+    """Files added to and removed from tables, made visible together by :meth:`commit`."""
+
+    def __init__(self, store: AnalyticStore, base: Manifest) -> None:
+        self.store = store
+        self.base = base
+        self.id = uuid.uuid4().hex[:12]
+        self.staging = store.root / "_staging" / self.id
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self._added: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+        self._removed: dict[str, set[str]] = {}
+
+    def staged_path(self, table: str, suffix: str = "") -> Path:
+        """A fresh path under the staging folder for a file of ``table``."""
+        return self.staging / f"{table}-{self.id}-{uuid.uuid4().hex[:8]}{suffix}.parquet"
+
+    def add(self, table: str, path: Path, **meta: Any) -> None:
+        """Add a Parquet file (written under :attr:`staging`) to ``table`` at commit."""
+        if table not in TABLES:
+            raise StoreError(f"unknown table {table!r}")
+        self._added.setdefault(table, []).append((path, meta))
+
+    def added_files(self, table: str, **meta: Any) -> list[Path]:
+        """Files added to ``table`` so far whose metadata matches ``meta``."""
+        return [path for path, m in self._added.get(table, [])
+                if all(m.get(k) == v for k, v in meta.items())]
+
+    def remove(self, table: str, relpath: str) -> None:
+        """Drop a committed file from ``table`` at commit."""
+        self._removed.setdefault(table, set()).add(relpath)
+
+    def commit(self) -> Manifest:
+        """Move staged files into place and switch the manifest atomically."""
+        root = self.store.root
+        tables = {t: list(files) for t, files in self.base.tables.items()}
+        for table, removed in self._removed.items():
+            tables[table] = [f for f in tables.get(table, []) if f["path"] not in removed]
+        for table, added in self._added.items():
+            (root / table).mkdir(exist_ok=True)
+            for path, meta in added:
+                relpath = f"{table}/{path.name}"
+                os.replace(path, root / relpath)
+                tables.setdefault(table, []).append({"path": relpath, **meta})
+        manifest = Manifest(version=self.base.version + 1, tables=tables)
+        _fsync_dir_entries(root, self._added)
+        _atomic_write(self.store.manifest_path, manifest.to_json())
+        for removed in self._removed.values():
+            for relpath in removed:
+                (root / relpath).unlink(missing_ok=True)
+        log.debug("store version %d committed", manifest.version)
+        return manifest
+
+
+def open_analytic_store(url: str, settings: Settings) -> AnalyticStore:
+    """Open the analytic store named by ``url`` (``duckdb:///relative`` or ``duckdb:////abs``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise StoreError(f"store URL {url!r} has no scheme; use duckdb:///path/to/folder")
+    if scheme == "duckdb":
+        if not rest.startswith("/"):
+            raise StoreError(f"store URL {url!r}: write duckdb:///relative or duckdb:////absolute")
+        return AnalyticStore(Path(rest[1:]), settings)
+    if scheme == "spark":
+        raise StoreError("the Spark backend is planned but not available in this version")
+    raise StoreError(f"unknown store URL scheme {scheme!r}; cswb knows duckdb://")
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path, timeout: float) -> Iterator[None]:
+    with open(path, "a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"another process is writing to the store {path.parent}; try again later"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir_entries(root: Path, added: dict[str, Any]) -> None:
+    for table in added:
+        _fsync_dir(root / table)
