@@ -23,6 +23,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.ingest",
     "cswb.cli.calls",
     "cswb.cli.quarantine",
+    "cswb.cli.sources",
+    "cswb.cli.synth",
+    "cswb.cli.serve",
 )
 
 app = typer.Typer(

@@ -9,7 +9,7 @@ DEFAULT_STRIP: tuple[str, ...] = (
 """Unit designators removed from every address: they point at one dwelling."""
 
 _NUMBERED = r"^([0-9]+)(?:-?[A-Z]\b|-[0-9]+|\s*1/2)?\s+(.+)$"
-_BLOCK_OF = r"^([0-9]+X+)\s+(?:BLOCK\s+OF\s+|BLK\s+)?(.+)$"
+_BLOCK_OF = r"^([0-9]*X+)\s+(?:BLOCK\s+OF\s+|BLK\s+)?(.+)$"
 
 
 def _lit(text: str) -> str:

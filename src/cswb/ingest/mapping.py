@@ -134,6 +134,9 @@ class ValueMap(_Model):
     values: dict[str, str | int] = Field(default_factory=dict)
     patterns: list[PatternRule] = Field(default_factory=list)
     default: str | int | None = None
+    use_default_rules: bool = Field(
+        True, description="also apply cswb's default patterns (dispositions and origins)"
+    )
 
 
 class Placeholders(_Model):

@@ -138,6 +138,28 @@ def day_table(name: str, start: date, end: date) -> pa.Table:
     )
 
 
+def offset_sql(local: str, days: str) -> str:
+    """SQL: seconds east of UTC for naive local ``local``, joined to day-table alias ``days``."""
+    return (f"CASE WHEN {days}.boundary IS NULL OR {local} < {days}.boundary "
+            f"THEN {days}.off_before ELSE {days}.off_after END")
+
+
+def utc_sql(local: str, days: str) -> str:
+    """SQL: the UTC instant (TIMESTAMPTZ, session zone UTC) of naive local ``local``."""
+    return f"CAST({local} - to_seconds({offset_sql(local, days)}) AS TIMESTAMPTZ)"
+
+
+def window_sql(local: str, days: str) -> str:
+    """SQL: ``nonexistent_local_time``/``ambiguous_local_time`` when ``local`` is in a window."""
+    return (f"CASE WHEN {local} >= {days}.win_start AND {local} < {days}.win_end "
+            f"THEN {days}.kind END")
+
+
+def join_sql(local: str, days: str, table: str = "tz_days") -> str:
+    """SQL join clause of a day table to the date of ``local``."""
+    return f"LEFT JOIN {table} {days} ON {days}.local_date = CAST({local} AS DATE)"
+
+
 def to_utc(name: str, local: datetime) -> tuple[datetime, str | None]:
     """Reference (row-at-a-time) conversion with the same rules, for tests and single values."""
     tz = zone(name)

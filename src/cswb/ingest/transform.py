@@ -24,6 +24,7 @@ from cswb.domain.vocab import TIMESTAMP_FIELDS, Precision
 from cswb.errors import MappingError
 from cswb.ingest.locations import clean_location_sql, generalise_sql
 from cswb.ingest.mapping import Mapping, TimeSpec, coarsest
+from cswb.ingest.timezones import join_sql, utc_sql, window_sql
 from cswb.ingest.valuemaps import value_map_sql
 
 ABSOLUTE_FORMATS = {"epoch_ms", "epoch_s", "iso_offset"}
@@ -151,15 +152,10 @@ class CallSql:
                 cols.append(f"NULL::VARCHAR AS {name}__dst")
                 continue
             z = f"z{i}"
-            joins.append(f"LEFT JOIN {self.ctx.tz_table} {z} ON {z}.local_date = "
-                         f"CAST({parsed} AS DATE)")
-            offset = (f"CASE WHEN {z}.boundary IS NULL OR {parsed} < {z}.boundary "
-                      f"THEN {z}.off_before ELSE {z}.off_after END")
-            cols.append(f"CASE WHEN {ok} THEN CAST({parsed} - to_seconds({offset}) AS TIMESTAMPTZ)"
-                        f" END AS {name}__utc")
+            joins.append(join_sql(parsed, z, self.ctx.tz_table))
+            cols.append(f"CASE WHEN {ok} THEN {utc_sql(parsed, z)} END AS {name}__utc")
             cols.append(f"CASE WHEN {ok} THEN {parsed} END AS {name}__local")
-            cols.append(f"CASE WHEN {ok} AND {parsed} >= {z}.win_start AND {parsed} < {z}.win_end "
-                        f"THEN {z}.kind END AS {name}__dst")
+            cols.append(f"CASE WHEN {ok} THEN {window_sql(parsed, z)} END AS {name}__dst")
         return f"SELECT {', '.join(cols)} FROM p {' '.join(joins)}"
 
     def stage_order(self) -> str:

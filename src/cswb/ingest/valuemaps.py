@@ -58,7 +58,8 @@ def value_map_sql(field: str, expr: str, vmap: ValueMap | None) -> tuple[str, bo
     for raw, value in vmap.values.items():
         whens.append(f"WHEN upper(trim({expr})) = {_lit(raw.strip().upper())} "
                      f"THEN {_value_sql(value)}")
-    rules = [*vmap.patterns, *DEFAULT_RULES.get(field, ())]
+    defaults = DEFAULT_RULES.get(field, ()) if vmap.use_default_rules else ()
+    rules = [*vmap.patterns, *defaults]
     for rule in rules:
         whens.append(f"WHEN regexp_matches({expr}, {_lit('(?i)' + rule.pattern)}) "
                      f"THEN {_value_sql(rule.value)}")
