@@ -39,7 +39,7 @@ from cswb.ingest.progress import Progress, SilentProgress, watch_query
 from cswb.ingest.readers import Landing, Reject, SourceFile, open_landing
 from cswb.ingest.rownumbers import row_sql, step_table
 from cswb.ingest.timezones import day_table
-from cswb.ingest.transform import CallSql, Context, lit
+from cswb.ingest.transform import CallSql, Context, ident, lit
 from cswb.logging import get_logger
 from cswb.settings import Settings
 from cswb.storage.analytic import AnalyticStore, Transaction
@@ -170,10 +170,14 @@ class _BatchRun:
         stored = self._stored_filter()
         already = (f" OR rid IN (SELECT source_record_id FROM calls WHERE {stored})"
                    if stored else "")
+        # Every column is touched (cheaply) so the reader validates every field, as the main
+        # pass will: a reader skips the checks of columns a query does not read.
+        touch = " + ".join(f"coalesce(strlen({ident(c)}), 0)" for c in landing.columns)
         query = (
             f"CREATE OR REPLACE TEMP TABLE resolve_ids AS SELECT rid FROM ("
             f"SELECT {sql.record_id()} AS rid, count(*) AS n FROM {landing.scan()} "
-            f"WHERE _fault IS NULL GROUP BY ALL) WHERE rid IS NOT NULL AND (n > 1{already})"
+            f"WHERE _fault IS NULL AND {touch} >= 0 GROUP BY ALL) "
+            f"WHERE rid IS NOT NULL AND (n > 1{already})"
         )
         with watch_query(self.con, self.progress):
             _run(self.con, query)
@@ -200,6 +204,11 @@ class _BatchRun:
         with watch_query(self.con, self.progress):
             _run(self.con, f"COPY ({query}) TO '{self.out}' "
                            f"({_PARQUET}, PARTITION_BY (_route), WRITE_PARTITION_COLUMNS false)")
+        if landing.rejects(self.con) != rejects:
+            raise SourceFileError(
+                "the file read differently on the second pass (was it changed while being "
+                "ingested?); nothing was stored"
+            )
         self.summary.rows_read = self._count("stored") + self._count("quarantine") \
             + self._count("resolve") + len(rejects)
 

@@ -98,6 +98,8 @@ class AnalyticStore:
             temp.mkdir(parents=True, exist_ok=True)
             run(con, f"SET temp_directory = {lit(str(temp))}")
         run(con, "SET TimeZone = 'UTC'")
+        run(con, "SET enable_progress_bar = true")  # measured for cswb's own progress display
+        run(con, "SET enable_progress_bar_print = false")
         return con
 
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -195,6 +197,7 @@ class Transaction:
         for table, added in self._added.items():
             (root / table).mkdir(exist_ok=True)
             for path, meta in added:
+                _fsync_file(path)
                 relpath = f"{table}/{path.name}"
                 os.replace(path, root / relpath)
                 tables.setdefault(table, []).append({"path": relpath, **meta})
@@ -250,6 +253,11 @@ def _atomic_write(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def _fsync_dir(folder: Path) -> None:

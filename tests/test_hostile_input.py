@@ -1,0 +1,297 @@
+"""Bad input of every kind: a clear error or a quarantined row with its reason; nothing lost."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cswb.errors import MappingError, SourceFileError
+from cswb.settings import Settings, load_settings
+from cswb.storage import AnalyticStore, open_analytic_store
+from tests.helpers import ingest_with, one, rows
+
+HEADER = "id,received,arrived,type,address,lat,lon,phone"
+
+
+def mapping(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "hostile",
+        "agency": "Test Police",
+        "time_zone": "America/Chicago",
+        "file": {"format": "csv", "encoding": "utf-8", "delimiter": ","},
+        "record_id": "id",
+        "timestamps": {
+            "received_at": {"column": "received", "formats": ["%Y-%m-%d %H:%M:%S"]},
+            "arrived_at": {"column": "arrived", "formats": ["%Y-%m-%d %H:%M:%S"]},
+        },
+        "fields": {"initial_call_type": "type", "location": "address",
+                   "latitude": "lat", "longitude": "lon"},
+        "identifying": {"drop": ["phone"]},
+        "bounds": {"min_latitude": 41, "max_latitude": 43, "min_longitude": -89,
+                   "max_longitude": -87},
+    }
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return base
+
+
+def good_row(i: int) -> str:
+    return f"{i},2021-06-0{1 + i % 9} 10:{i % 60:02d}:00,2021-06-0{1 + i % 9} 10:{i % 60:02d}:30," \
+           f"THEFT,{100 + i} N MAIN ST,42.{i:03d},-88.{i:03d},(312) 555-01{i % 100:02d}"
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "calls.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return path
+
+
+def body(n: int) -> str:
+    return "\n".join(good_row(i) for i in range(1, n + 1))
+
+
+def test_latin1_is_sniffed_and_decoded(tmp_path: Path, store: AnalyticStore,
+                                       settings: Settings) -> None:
+    text = HEADER + "\n" + body(3) + "\n4,2021-06-02 10:00:00,,VÉHICULE SUSPECT,1 RUE ÉTÉ,,,\n"
+    path = write(tmp_path, text.encode("latin-1"))
+    s = ingest_with(store, settings, mapping(file={"encoding": "auto"}), path)
+    assert s.reconciles and s.inserted == 4 and s.encoding == "cp1252"
+    assert one(store, "SELECT call_type FROM calls WHERE source_record_id = '4'") == \
+        "VÉHICULE SUSPECT"
+
+
+def test_latin1_bytes_in_a_declared_utf8_file_are_quarantined(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    text = (HEADER + "\n" + body(3) + "\n").encode() + \
+        "4,2021-06-02 10:00:00,,VÉHICULE,1 RUE,,,\n".encode("latin-1") + (good_row(5) + "\n").encode()
+    s = ingest_with(store, settings, mapping(), write(tmp_path, text))
+    assert s.reconciles and s.rows_read == 5 and s.inserted == 4
+    assert s.reasons == {"invalid_encoding": 1}
+    assert rows(store, "SELECT source_row FROM quarantine") == [(4,)]
+    assert one(store, "SELECT max(source_row) FROM calls") == 5
+
+
+def test_utf8_bom_and_utf16(tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    text = HEADER + "\n" + body(3) + "\n"
+    bom = write(tmp_path, b"\xef\xbb\xbf" + text.encode(), "bom.csv")
+    s = ingest_with(store, settings, mapping(file={"encoding": "auto"}), bom)
+    assert s.reconciles and s.inserted == 3
+    utf16 = write(tmp_path, text.encode("utf-16"), "utf16.csv")
+    s16 = ingest_with(store, settings, mapping(file={"encoding": "auto"}), utf16)
+    assert s16.encoding == "utf-16" and s16.reconciles and s16.unchanged == 3
+
+
+def test_truncated_last_row(tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    path = write(tmp_path, HEADER + "\n" + body(3) + "\n4,2021-06-02 10:00:00,,THE")
+    s = ingest_with(store, settings, mapping(), path)
+    assert s.reconciles and s.inserted == 3 and s.reasons == {"missing_columns": 1}
+    assert rows(store, "SELECT source_row, raw_text FROM quarantine") == \
+        [(4, "4,2021-06-02 10:00:00,,THE")]
+
+
+def test_wrong_delimiter_is_a_clear_error(tmp_path: Path, store: AnalyticStore,
+                                          settings: Settings) -> None:
+    text = (HEADER + "\n" + body(3)).replace(",", ";")
+    path = write(tmp_path, text)
+    with pytest.raises(MappingError, match="delimited by ';'"):
+        ingest_with(store, settings, mapping(), path)
+    assert store.read_manifest().version == 0
+    s = ingest_with(store, settings, mapping(file={"delimiter": "auto"}), path)
+    assert s.reconciles and s.inserted == 3 and s.delimiter == ";"
+
+
+def test_unbalanced_quote_keeps_the_swallowed_text(tmp_path: Path, store: AnalyticStore,
+                                                   settings: Settings) -> None:
+    lines = [HEADER, good_row(1), good_row(2).replace("THEFT", '"THEFT'), good_row(3),
+             good_row(4), good_row(5)]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    s = ingest_with(store, settings, mapping(), path)
+    assert s.reconciles
+    stored = {r[0] for r in rows(store, "SELECT source_record_id FROM calls")}
+    quarantined = rows(store, "SELECT reason, raw_text FROM quarantine")
+    assert "1" in stored
+    # every record is either stored or inside a quarantined record's raw text
+    text = " ".join(r[1] for r in quarantined)
+    for i in range(1, 6):
+        assert str(i) in stored or f"{100 + i} N MAIN" in text
+    assert {r[0] for r in quarantined} <= {"unbalanced_quote", "too_many_columns",
+                                            "missing_columns"}
+    assert "555" not in text  # phone numbers are scrubbed from raw text
+
+
+def test_impossible_and_far_future_dates(tmp_path: Path, store: AnalyticStore,
+                                         settings: Settings) -> None:
+    lines = [HEADER,
+             "1,1900-01-01 10:00:00,,THEFT,1 A ST,,,",       # only time impossible: quarantined
+             "2,2099-01-01 10:00:00,,THEFT,1 A ST,,,",       # far future: quarantined
+             "3,2021-02-30 10:00:00,,THEFT,1 A ST,,,",       # no such day: quarantined
+             "4,2021-06-01 10:00:00,2099-06-01 10:00:00,THEFT,1 A ST,,,",  # optional: flagged
+             "5,not a date,2021-06-01 10:00:00,THEFT,1 A ST,,,"]           # falls back to arrival
+    s = ingest_with(store, settings, mapping(), write(tmp_path, "\n".join(lines) + "\n"))
+    assert s.reconciles and s.reasons == {"no_usable_time": 3} and s.inserted == 2
+    assert one(store, "SELECT dq_flags FROM calls WHERE source_record_id = '4'") == \
+        ["arrived_at:impossible_date"]
+    five = rows(store, "SELECT call_at_basis, dq_flags FROM calls WHERE source_record_id = '5'")
+    assert five == [("arrived", ["received_at:unparseable"])]
+    details = dict(rows(store, "SELECT source_row, detail FROM quarantine"))
+    assert details[1] == "received_at:impossible_date" and details[3] == "received_at:unparseable"
+
+
+def test_arrived_before_received_is_flagged_not_dropped(tmp_path: Path, store: AnalyticStore,
+                                                        settings: Settings) -> None:
+    line = "1,2021-06-01 10:00:00,2021-06-01 09:00:00,THEFT,1 A ST,,,"
+    s = ingest_with(store, settings, mapping(), write(tmp_path, HEADER + "\n" + line + "\n"))
+    assert s.inserted == 1 and s.problems == {"arrived_at:out_of_order": 1}
+    assert rows(store, "SELECT arrived_at, dq_flags FROM calls") == \
+        [(None, ["arrived_at:out_of_order"])]
+    assert one(store, "SELECT original FROM call_quality") == "2021-06-01 09:00:00"
+
+
+def test_duplicate_ids(tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    lines = [HEADER, good_row(1), good_row(2), good_row(1), good_row(3),
+             good_row(3).replace("THEFT", "BURGLARY"), good_row(1)]
+    s = ingest_with(store, settings, mapping(), write(tmp_path, "\n".join(lines) + "\n"))
+    assert s.reconciles and s.rows_read == 6
+    assert s.inserted == 3 and s.duplicate == 2
+    assert s.reasons == {"conflicting_duplicate": 1}
+    assert one(store, "SELECT call_type FROM calls WHERE source_record_id = '3'") == "BURGLARY"
+    assert rows(store, "SELECT source_row, reason FROM quarantine") == \
+        [(4, "conflicting_duplicate")]
+
+
+def test_ten_megabyte_field(tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    huge = "X" * (10 * 1024 * 1024)
+    lines = [HEADER, good_row(1), good_row(2).replace("THEFT", huge), good_row(3)]
+    s = ingest_with(store, settings, mapping(), write(tmp_path, "\n".join(lines) + "\n"))
+    assert s.reconciles and s.inserted == 3
+    assert one(store, "SELECT length(call_type) FROM calls WHERE source_record_id = '2'") == 200
+    assert one(store, "SELECT length(original) FROM call_quality WHERE problem = 'truncated' "
+                      "AND field = 'initial_call_type'") == len(huge)
+
+
+def test_record_longer_than_the_limit_is_quarantined(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "v", store_url=f"duckdb:///{tmp_path}/s2",
+                             ingest_max_line_bytes=4096, duckdb_memory_limit="1GB")
+    store = open_analytic_store(settings.resolved_store_url, settings)
+    lines = [HEADER, good_row(1), good_row(2).replace("THEFT", "Y" * 10_000), good_row(3)]
+    s = ingest_with(store, settings, mapping(), write(tmp_path, "\n".join(lines) + "\n"))
+    assert s.reconciles and s.inserted == 2 and s.reasons == {"line_too_long": 1}
+
+
+def test_empty_and_header_only_files(tmp_path: Path, store: AnalyticStore,
+                                     settings: Settings) -> None:
+    with pytest.raises(SourceFileError, match="empty"):
+        ingest_with(store, settings, mapping(), write(tmp_path, "", "empty.csv"))
+    with pytest.raises(SourceFileError, match="empty"):
+        ingest_with(store, settings, mapping(), write(tmp_path, "\n\n  \n", "blank.csv"))
+    s = ingest_with(store, settings, mapping(), write(tmp_path, HEADER + "\n", "header.csv"))
+    assert s.reconciles and s.rows_read == 0 and s.inserted == 0
+    assert one(store, "SELECT count(*) FROM batches") == 1
+
+
+def test_excel_with_several_sheets(tmp_path: Path, store: AnalyticStore,
+                                   settings: Settings) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    notes = book.active
+    notes.title = "Notes"
+    notes.append(["These are notes, not calls."])
+    data = book.create_sheet("Calls")
+    data.append(HEADER.split(","))
+    for i in range(1, 4):
+        data.append(good_row(i).split(","))
+    path = tmp_path / "calls.xlsx"
+    book.save(path)
+    with pytest.raises(SourceFileError, match="2 sheets .*'Notes', 'Calls'"):
+        ingest_with(store, settings, mapping(file={"format": "auto", "encoding": "auto"}), path)
+    with pytest.raises(SourceFileError, match="no sheet 'Data'"):
+        ingest_with(store, settings, mapping(file={"format": "excel", "sheet": "Data"}), path)
+    s = ingest_with(store, settings, mapping(file={"format": "excel", "sheet": "Calls"}), path)
+    assert s.reconciles and s.inserted == 3
+
+
+def test_hostile_strings_are_stored_verbatim(tmp_path: Path, store: AnalyticStore,
+                                             settings: Settings) -> None:
+    nasty = ["'; DROP TABLE calls; --", "Robert\"); DELETE FROM batches;--", "\u202eTFEHT",
+             "<script>alert(1)</script>", "ЗВОНОК 🚓", "tab\there"]
+    lines = [HEADER] + [good_row(i).replace("THEFT", '"' + v.replace('"', '""') + '"')
+                        for i, v in enumerate(nasty, start=1)]
+    s = ingest_with(store, settings, mapping(), write(tmp_path, "\n".join(lines) + "\n"))
+    assert s.reconciles and s.inserted == len(nasty)
+    got = {r[0] for r in rows(store, "SELECT call_type FROM calls")}
+    assert got == set(nasty)
+    assert one(store, "SELECT count(*) FROM batches") == 1
+
+
+def test_quoted_column_names(tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    header = 'id,"when ""received""",it\'s type'
+    path = write(tmp_path, header + "\n1,2021-06-01 10:00:00,THEFT\n")
+    m = mapping(identifying={})
+    m["timestamps"] = {"received_at": {"column": 'when "received"',
+                                       "formats": ["%Y-%m-%d %H:%M:%S"]}}
+    m["fields"] = {"initial_call_type": "it's type"}
+    s = ingest_with(store, settings, m, path)
+    assert s.inserted == 1
+
+
+def test_identifying_columns_never_stored(tmp_path: Path, store: AnalyticStore,
+                                          settings: Settings) -> None:
+    lines = [HEADER, good_row(1), "2,,,THEFT,1 A ST,,,(312) 555-0199", good_row(3)]
+    ingest_with(store, settings, mapping(), write(tmp_path, "\n".join(lines) + "\n"))
+    for table in ("calls", "quarantine", "call_quality", "batches"):
+        dump = json.dumps([list(map(str, r)) for r in rows(store, f"SELECT * FROM {table}")])
+        assert "555-01" not in dump, table
+    assert one(store, "SELECT record['address'] FROM quarantine") == "0XX A ST"
+
+
+def test_jsonl_with_a_malformed_line(tmp_path: Path, store: AnalyticStore,
+                                     settings: Settings) -> None:
+    records = [dict(zip(HEADER.split(","), good_row(i).split(","), strict=True))
+               for i in range(1, 4)]
+    text = "\n".join([json.dumps(records[0]), "{not json", json.dumps(records[1]),
+                      json.dumps(records[2])]) + "\n"
+    s = ingest_with(store, settings, mapping(file={"format": "jsonl"}),
+                    write(tmp_path, text, "calls.jsonl"))
+    assert s.reconciles and s.inserted == 3 and s.reasons == {"malformed_record": 1}
+    assert rows(store, "SELECT source_row, raw_text FROM quarantine") == [(2, "{not json")]
+
+
+def test_parquet_and_gzip_inputs(tmp_path: Path, store: AnalyticStore,
+                                 settings: Settings) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = HEADER.split(",")
+    cols = list(zip(*[good_row(i).split(",") for i in range(1, 4)], strict=True))
+    pq.write_table(pa.table({n: list(c) for n, c in zip(names, cols, strict=True)}),
+                   tmp_path / "calls.parquet")
+    s = ingest_with(store, settings, mapping(file={"format": "auto"}), tmp_path / "calls.parquet")
+    assert s.reconciles and s.inserted == 3
+    gz = tmp_path / "calls.csv.gz"
+    gz.write_bytes(gzip.compress((HEADER + "\n" + body(4) + "\n").encode()))
+    s2 = ingest_with(store, settings, mapping(file={"format": "auto"}), gz)
+    assert s2.reconciles and s2.unchanged == 3 and s2.inserted == 1
+
+
+def test_missing_mapped_column_names_the_columns(tmp_path: Path, store: AnalyticStore,
+                                                 settings: Settings) -> None:
+    path = write(tmp_path, "id,received,type\n1,2021-06-01 10:00:00,THEFT\n")
+    with pytest.raises(MappingError, match="'arrived'"):
+        ingest_with(store, settings, mapping(), path)
+
+
+def test_missing_file_and_unknown_format(tmp_path: Path, store: AnalyticStore,
+                                         settings: Settings) -> None:
+    with pytest.raises(SourceFileError, match="does not exist"):
+        ingest_with(store, settings, mapping(), tmp_path / "nope.csv")
+    odd = write(tmp_path, "x", "calls.dat")
+    with pytest.raises(SourceFileError, match="declare file.format"):
+        ingest_with(store, settings, mapping(file={"format": "auto"}), odd)
