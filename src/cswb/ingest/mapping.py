@@ -77,11 +77,24 @@ class FileSpec(_Model):
 
 
 class TimeSpec(_Model):
-    """A timestamp column and the formats (strptime directives) its values come in."""
+    """A timestamp column (or a date and a time column) and the formats its values come in."""
 
-    column: str
+    column: str | None = None
+    columns: list[str] | None = Field(
+        None, description="several columns joined with a space, e.g. [Call Date, Call Time]"
+    )
     formats: list[str] = Field(min_length=1)
     precision: Precision | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TimeSpec:
+        if (self.column is None) == (not self.columns):
+            raise ValueError("give either column or columns")
+        return self
+
+    @property
+    def source_columns(self) -> list[str]:
+        return [self.column] if self.column is not None else list(self.columns or [])
 
     @property
     def resolved_precision(self) -> Precision:
@@ -277,7 +290,8 @@ class Mapping(_Model):
         if self.record_id:
             cols.append(self.record_id)
         cols.extend(self.natural_key or [])
-        cols.extend(t.column for t in self.timestamps.values())
+        for spec in self.timestamps.values():
+            cols.extend(spec.source_columns)
         for name in TEXT_FIELDS:
             spec = self.column_spec(name)
             if spec:

@@ -78,6 +78,11 @@ class CallSql:
         col = ident(column)
         return f"CASE WHEN upper(trim({col})) IN ({nulls}, '') THEN NULL ELSE trim({col}) END"
 
+    def time_text(self, spec: TimeSpec) -> str:
+        """Raw text of a timestamp: one column, or several joined by a space (null if any is)."""
+        parts = [self.text(c) for c in spec.source_columns]
+        return parts[0] if len(parts) == 1 else f"({' || chr(32) || '.join(parts)})"
+
     def field_text(self, field: str) -> str | None:
         spec = self.m.column_spec(field)
         if spec is None:
@@ -111,8 +116,7 @@ class CallSql:
         cols = ["*", f"{self.record_id()} AS _rid"]
         for name in TIMESTAMP_FIELDS:
             spec = self.m.timestamps.get(name)
-            raw = self.text(spec.column) if spec else "NULL::VARCHAR"
-            cols.append(f"{raw} AS {name}__raw")
+            cols.append(f"{self.time_text(spec) if spec else 'NULL::VARCHAR'} AS {name}__raw")
         for name in ("initial_call_type", "final_call_type", "priority_raw", "disposition_raw",
                      "origin_raw", "latitude", "longitude", "district", "sector", "beat",
                      "neighbourhood", "narrative"):
