@@ -168,6 +168,7 @@ class CsvLanding:
             f"columns = {columns}", "auto_detect = false", f"header = {str(self.spec.header)}",
             f"delim = {_lit(self.delimiter)}", f"quote = {_lit(quote)}", f"escape = {_lit(quote)}",
             f"encoding = {_lit(encoding)}", f"max_line_size = {self.max_line_bytes}",
+            f"buffer_size = {max(32 * 1024 * 1024, 2 * self.max_line_bytes)}",
             "store_rejects = true", f"rejects_table = 'rejects_{self._tag}'",
             f"rejects_scan = 'rejects_scan_{self._tag}'", "strict_mode = true",
         ]
@@ -354,42 +355,57 @@ class ParquetLanding:
 
 
 class JsonLinesLanding:
-    """One JSON object per line; a line that is not a JSON object is quarantined whole."""
+    """One JSON object per line; a line that is not a JSON object is quarantined whole.
+
+    Lines may end in LF, CRLF or CR, mixed within one file (a download resumed on another
+    machine); blank lines are skipped. A line that is not valid JSON at all (for example the torn
+    last line of an interrupted download) is quarantined as ``malformed_record`` like any other
+    non-object line: JSON functions are only ever applied to lines already known to be valid.
+    The columns are the keys of all objects; keys that SQL would confuse (differing only in
+    case, blank) are renamed like repeated CSV header names (``Type``, ``type_2``).
+    """
 
     file_format = "jsonl"
     encoding: str | None = "utf-8"
     delimiter: str | None = None
+
+    _IS_OBJECT = "coalesce(CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' END, false)"
+    """True for a line holding a JSON object; never evaluates ``json_type`` on invalid JSON."""
 
     def __init__(self, path: Path, max_line_bytes: int, con: duckdb.DuckDBPyConnection) -> None:
         self.path = path
         self.max_line_bytes = max_line_bytes
         self._tag = uuid.uuid4().hex[:8]
         keys = con.execute(
-            f"SELECT DISTINCT unnest(json_keys(line)) FROM {self._lines()} "
-            "WHERE json_valid(line) AND json_type(line) = 'OBJECT'"
+            f"SELECT DISTINCT unnest(json_keys(CASE WHEN {self._IS_OBJECT} THEN line END)) "
+            f"FROM {self._lines()}"
         ).fetchall()
-        self.columns = sorted(k for (k,) in keys)
-        if not self.columns:
+        self._keys = sorted(k for (k,) in keys)
+        if not self._keys:
             raise SourceFileError(f"{path.name} holds no JSON objects")
+        # SQL names are case-insensitive: keys differing only in case ("type", "Type"), blank
+        # or padded keys get distinct column names, as a CSV header's would.
+        self.columns = unique_names(self._keys)
 
     def _lines(self) -> str:
+        # strict_mode = false lets the reader accept LF, CRLF and CR line ends in one file.
         return (
             f"read_csv({_lit(str(self.path))}, columns = {{'line': 'VARCHAR'}}, header = false, "
-            f"auto_detect = false, delim = '\\x1f', quote = '', escape = '', "
+            f"auto_detect = false, delim = '\\x1f', quote = '', escape = '', strict_mode = false, "
             f"max_line_size = {self.max_line_bytes}, store_rejects = true, "
             f"rejects_table = 'rejects_{self._tag}', rejects_scan = 'rejects_scan_{self._tag}')"
         )
 
     def scan(self) -> str:
-        ok = "json_valid(line) AND json_type(line) = 'OBJECT'"
+        ok = self._IS_OBJECT
         cols = ", ".join(
-            f"CASE WHEN {ok} THEN json_extract_string(line, {_lit(_json_path(c))}) END "
-            f"AS {_ident(c)}"
-            for c in self.columns
+            f"CASE WHEN {ok} THEN json_extract_string(line, {_lit(_json_path(key))}) END "
+            f"AS {_ident(name)}"
+            for key, name in zip(self._keys, self.columns, strict=True)
         )
         return (
-            f"(SELECT ordinality AS _ord, CASE WHEN NOT ({ok}) THEN 'malformed_record' END "
-            f"AS _fault, CASE WHEN NOT ({ok}) THEN line END AS _text, {cols} "
+            f"(SELECT ordinality AS _ord, CASE WHEN NOT {ok} THEN 'malformed_record' END "
+            f"AS _fault, CASE WHEN NOT {ok} THEN line END AS _text, {cols} "
             f"FROM {self._lines()} WITH ORDINALITY WHERE trim(line) <> '')"
         )
 

@@ -1,0 +1,51 @@
+"""The application factory: the REST API under ``/api/v1`` and the web pages, in one app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from cswb import __version__
+from cswb.api import docs, routes
+from cswb.api.errors import GuardMiddleware, install_error_handlers
+from cswb.api.reader import StoreReader
+from cswb.settings import Settings
+from cswb.storage import open_analytic_store
+from cswb.web import pages
+from cswb.web.templating import STATIC_DIR, build_templates
+
+DESCRIPTION = """Counts and provenance of the calls for service loaded into cswb's analytic
+store. Every response is an allow-list of aggregate fields: no call's details leave the server.
+Every error has the shape `{"error": {"code": ..., "message": ..., "status": ...}}`."""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A new app over the analytic store named by ``settings`` (nothing is shared)."""
+    store = open_analytic_store(settings.resolved_store_url, settings)
+    reader = StoreReader(store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        reader.close()
+
+    app = FastAPI(title="cswb API", version=__version__, description=DESCRIPTION,
+                  openapi_url=docs.OPENAPI_PATH, docs_url=None, redoc_url=None,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.reader = reader
+    app.state.templates = build_templates()
+    app.state.swagger_assets = docs.swagger_assets()
+    install_error_handlers(app)
+    app.include_router(routes.router)
+    app.include_router(docs.router)
+    app.include_router(pages.router)
+    if app.state.swagger_assets is not None:
+        app.mount(docs.SWAGGER_ASSETS_PATH, StaticFiles(directory=app.state.swagger_assets),
+                  name="swagger-ui")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(GuardMiddleware, docs_path=docs.DOCS_PATH)
+    return app
