@@ -150,7 +150,9 @@ def test_sigkill_mid_batch_leaves_store_exactly_as_before(tmp_path: Path, store:
     ingest_with(store, settings, MAPPING, first)  # a writer collects any garbage first
     leftovers = [p for p in (store.root / "_staging").iterdir() if p.name != "_duckdb_tmp"]
     assert leftovers == []
-    referenced = {f["path"] for fs in store.read_manifest().tables.values() for f in fs}
+    manifest = store.read_manifest()
+    referenced = {f["path"] for fs in manifest.tables.values() for f in fs}
+    referenced |= {r["path"] for r in manifest.retired}
     on_disk = {p.relative_to(store.root).as_posix() for p in store.root.glob("*/*.parquet")}
     assert on_disk == referenced
     assert os.path.exists(store.manifest_path)

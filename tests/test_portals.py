@@ -522,8 +522,6 @@ def test_gilbert_download_ingests_epoch_ms_to_the_right_utc_instant(
     assert "latitude:out_of_bounds" in flags
 
 
-@pytest.mark.xfail(strict=True, reason="ingest core: local_date/local_hour of an absolute "
-                   "timestamp (epoch_ms) are taken in UTC, not in the mapping's time zone")
 def test_gilbert_local_hour_is_phoenix_time(tmp_path: Path, store: AnalyticStore,
                                            settings: Settings) -> None:
     out = tmp_path / "gilbert.jsonl"

@@ -30,13 +30,19 @@ def scrub(text: str) -> str:
 
 
 class PrivacyFilter(logging.Filter):
-    """Rewrites each record's message with :func:`scrub` before any handler sees it."""
+    """Rewrites each record's message and traceback with :func:`scrub` before handlers see it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = scrub(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[0] is not None:
+            # an exception's text may quote data; keep its formatted, scrubbed form only
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
         return True
 
 

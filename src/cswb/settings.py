@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     ingest_future_days: int = Field(
         2, ge=0, description="Timestamps more than this many days after the ingest are impossible."
     )
+    store_retire_seconds: int = Field(
+        3600, ge=0, description="How long files replaced by a commit are kept for readers still "
+        "scanning the previous version of the store."
+    )
     catalogue_path: Path | None = Field(
         None, description="The OpenPoliceData source catalogue CSV read by `cswb sources`."
     )

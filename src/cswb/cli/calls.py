@@ -13,10 +13,10 @@ from cswb.storage.sql import run
 calls_app = typer.Typer(help="Look at the stored calls.", no_args_is_help=True)
 
 SUMMARY_SQL = """
-SELECT source, strftime(local_date, '%Y-%m') AS month, call_type, count(*) AS calls
+SELECT source, year(local_date) AS y, month(local_date) AS m, call_type, count(*) AS calls
 FROM calls
 GROUP BY ALL
-ORDER BY source, month, calls DESC, call_type
+ORDER BY source, y, m, calls DESC, call_type
 """
 
 
@@ -34,7 +34,8 @@ def summary(
     table = Table("source", "month", "call type", "calls", title="Calls by source, month, type")
     shown: dict[tuple[str, str], int] = {}
     totals: dict[tuple[str, str], int] = {}
-    for src, month, call_type, n in rows:
+    for src, year, month_number, call_type, n in rows:
+        month = f"{year}-{month_number:02d}" if year is not None else "(no date)"
         key = (src, month)
         totals[key] = totals.get(key, 0) + n
         shown[key] = shown.get(key, 0) + 1

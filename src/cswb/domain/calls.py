@@ -139,3 +139,40 @@ CONTENT_FIELDS: tuple[str, ...] = tuple(
 def call_schema_sql() -> str:
     """Column list ``name TYPE, ...`` of the canonical call record."""
     return ", ".join(f"{f.name} {f.sql_type}" for f in CALL_FIELDS)
+
+
+DERIVED_FIELDS: dict[str, str] = {
+    "call_id": "source || ':' || source_record_id",
+    "call_at": "coalesce(received_at, dispatched_at, arrived_at, cleared_at)",
+    "call_at_basis": (
+        "CASE WHEN received_at IS NOT NULL THEN 'received' "
+        "WHEN dispatched_at IS NOT NULL THEN 'dispatched' "
+        "WHEN arrived_at IS NOT NULL THEN 'arrived' WHEN cleared_at IS NOT NULL THEN 'cleared' END"
+    ),
+    "call_at_precision": (
+        "CASE WHEN received_at IS NOT NULL THEN received_precision "
+        "WHEN dispatched_at IS NOT NULL THEN dispatched_precision "
+        "WHEN arrived_at IS NOT NULL THEN arrived_precision "
+        "WHEN cleared_at IS NOT NULL THEN cleared_precision END"
+    ),
+}
+"""Fields computed when the calls are read rather than stored (cheap, and never inconsistent)."""
+
+
+def calls_view_sql(present: set[str] | None, scan: str) -> str:
+    """SQL of the canonical record over stored call files (``scan``) holding ``present`` columns.
+
+    Stored files hold only the columns their source can fill; the others read as typed NULLs,
+    and the derived fields are computed from the stored ones.
+    """
+    stored = {
+        f.name: (f"CAST({f.name} AS {f.sql_type})" if present is None or f.name in present
+                 else f"CAST(NULL AS {f.sql_type})")
+        for f in CALL_FIELDS if f.name not in DERIVED_FIELDS
+    }
+    inner = ", ".join(f"{expr} AS {name}" for name, expr in stored.items())
+    outer = ", ".join(
+        f"{DERIVED_FIELDS[f.name]} AS {f.name}" if f.name in DERIVED_FIELDS else f.name
+        for f in CALL_FIELDS
+    )
+    return f"SELECT {outer} FROM (SELECT {inner} FROM {scan})"

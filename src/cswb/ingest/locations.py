@@ -1,15 +1,18 @@
-"""Generalising published locations to the hundred block (DATA_POLICY.md), as SQL."""
+"""Generalising published locations to the hundred block (DATA_POLICY.md), as SQL.
+
+Written for speed at ten million rows: cheap anchored matches guard every rewrite, and no
+regular expression with capture groups runs per row.
+"""
 
 from __future__ import annotations
 
-DEFAULT_STRIP: tuple[str, ...] = (
-    r"\s+(APT|APARTMENT|UNIT|STE|SUITE|RM|ROOM|LOT|TRLR|FL|FLOOR)\.?\s*#?\s*[A-Z0-9-]+\b",
-    r"\s*#\s*[A-Z0-9-]+\b",
-)
-"""Unit designators removed from every address: they point at one dwelling."""
+UNIT_WORDS = r"APT|APARTMENT|UNIT|STE|SUITE|RM|ROOM|LOT|TRLR|FL|FLOOR"
+_UNIT_GUARD = rf"\s({UNIT_WORDS})\b|#"
+_UNIT = rf"\s+({UNIT_WORDS})\.?\s*#?\s*[A-Z0-9-]+\b|\s*#\s*[A-Z0-9-]+\b"
+"""Unit designators, removed from every address: they point at one dwelling."""
 
-_NUMBERED = r"^([0-9]+)(?:-?[A-Z]\b|-[0-9]+|\s*1/2)?\s+(.+)$"
-_BLOCK_OF = r"^([0-9]*X+)\s+(?:BLOCK\s+OF\s+|BLK\s+)?(.+)$"
+_BLOCK = r"^[0-9]*X+ "
+_NUMBERED = r"^[0-9]{1,9}(-?[A-Z]|-[0-9]+)? "
 
 
 def _lit(text: str) -> str:
@@ -17,27 +20,33 @@ def _lit(text: str) -> str:
 
 
 def clean_location_sql(expr: str, strip: list[str]) -> str:
-    """SQL upper-casing a location, removing unit numbers and ``strip`` patterns."""
+    """SQL: upper-cased, ``strip`` patterns and unit numbers removed, spaces collapsed."""
     cleaned = f"upper(trim({expr}))"
-    for pattern in [*strip, *DEFAULT_STRIP]:
+    for pattern in strip:
         cleaned = f"regexp_replace({cleaned}, {_lit('(?i)' + pattern)}, '', 'g')"
-    return f"nullif(trim(regexp_replace({cleaned}, '\\s+', ' ', 'g')), '')"
+    return (
+        f"nullif(trim(regexp_replace(CASE WHEN regexp_matches({cleaned}, {_lit(_UNIT_GUARD)}) "
+        f"THEN regexp_replace({cleaned}, {_lit(_UNIT)}, '', 'g') ELSE {cleaned} END, "
+        f"'\\s\\s+', ' ', 'g')), '')"
+    )
 
 
 def generalise_sql(column: str, keep_exact: bool = False) -> str:
-    """SQL turning a cleaned location column into a hundred block, intersection or place name.
+    """SQL turning a cleaned location into a hundred block, intersection or place name.
 
-    ``5237 N 35TH ST`` becomes ``52XX N 35TH ST``; ``3XX BLOCK OF PINE ST`` becomes
-    ``3XX PINE ST``; intersections (``A / B``, ``A & B``) and names without a house number are
-    kept. ``column`` must already be cleaned by :func:`clean_location_sql`.
+    ``5237 N 35TH ST`` becomes ``52XX N 35TH ST`` (``37 ELM ST``: ``0XX ELM ST``);
+    ``3XX BLOCK OF PINE ST`` becomes ``3XX PINE ST``; intersections (``A / B``) and names without
+    a house number are kept. ``column`` must already be cleaned by :func:`clean_location_sql`.
     """
     if keep_exact:
         return column
+    c = column
     return (
-        f"CASE WHEN regexp_matches({column}, {_lit(_BLOCK_OF)}) "
-        f"THEN regexp_replace({column}, {_lit(_BLOCK_OF)}, '\\1 \\2') "
-        f"WHEN regexp_matches({column}, {_lit(_NUMBERED)}) "
-        f"THEN CAST(TRY_CAST(regexp_extract({column}, {_lit(_NUMBERED)}, 1) AS HUGEINT) // 100 "
-        f"AS VARCHAR) || 'XX ' || regexp_extract({column}, {_lit(_NUMBERED)}, 2) "
-        f"ELSE {column} END"
+        f"CASE WHEN regexp_matches({c}, {_lit(_BLOCK)}) THEN "
+        f"CASE WHEN contains({c}, ' BLOCK OF ') OR contains({c}, ' BLK ') "
+        f"THEN regexp_replace({c}, ' (BLOCK OF|BLK) ', ' ') ELSE {c} END "
+        f"WHEN regexp_matches({c}, {_lit(_NUMBERED)}) THEN "
+        f"CAST(CAST(regexp_extract({c}, '^[0-9]+') AS BIGINT) // 100 AS VARCHAR) || 'XX ' || "
+        f"substr({c}, strpos({c}, ' ') + 1) "
+        f"ELSE {c} END"
     )

@@ -307,7 +307,7 @@ def format_precision(fmt: str) -> Precision:
     for directives, precision in _PRECISION_BY_DIRECTIVE:
         if any(d in fmt for d in directives):
             return precision
-    if fmt in {"excel", "epoch_ms", "iso"}:
+    if fmt in {"excel", "epoch_ms", "epoch_s", "iso", "iso_offset"}:
         return Precision.SECOND
     return Precision.DAY
 

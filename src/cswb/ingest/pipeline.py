@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from cswb import __version__
-from cswb.domain.calls import CALL_FIELDS, CONTENT_FIELDS
+from cswb.domain.calls import CONTENT_FIELDS
 from cswb.domain.quality import QuarantineReason
 from cswb.errors import SourceFileError
 from cswb.ingest.mapping import Mapping
@@ -39,7 +39,7 @@ from cswb.ingest.progress import Progress, SilentProgress, watch_query
 from cswb.ingest.readers import Landing, Reject, SourceFile, open_landing
 from cswb.ingest.rownumbers import row_sql, step_table
 from cswb.ingest.timezones import day_table
-from cswb.ingest.transform import CallSql, Context, ident, lit
+from cswb.ingest.transform import CODE_DIM, LOCATION_DIM, CallSql, Context, ident, lit
 from cswb.logging import get_logger
 from cswb.settings import Settings
 from cswb.storage.analytic import AnalyticStore, Transaction
@@ -48,8 +48,6 @@ from cswb.storage.tables import column_list
 
 log = get_logger("ingest")
 
-_STORED_COLUMNS = ", ".join(f.name for f in CALL_FIELDS if f.name != "call_id")
-_COMPARED = [f for f in CONTENT_FIELDS if f != "call_id"]
 _PARQUET = "FORMAT parquet, COMPRESSION zstd"
 
 
@@ -103,7 +101,7 @@ def ingest_file(path: Path, mapping: Mapping, store: AnalyticStore, settings: Se
     hasher.start()
     try:
         with store.transaction() as tx:
-            con = store.engine()
+            con = store.engine(writer=True)
             try:
                 store.create_views(con, tx.base)
                 run = _BatchRun(con, tx, mapping, settings, source, summary, progress)
@@ -143,7 +141,8 @@ class _BatchRun:
         rejects = self._prepass(landing, CallSql(self.m, ctx))
         hasher.join()
         self.summary.file_sha256 = self.source.sha256
-        self._map(landing, CallSql(self.m, replace(ctx, file_sha256=self.source.sha256)), rejects)
+        self.sql = CallSql(self.m, replace(ctx, file_sha256=self.source.sha256))
+        self._map(landing, rejects)
         self._resolve()
         self._write_quarantine(rejects)
         self._write_quality()
@@ -166,21 +165,26 @@ class _BatchRun:
     # -- pass 1: ids ---------------------------------------------------------------------
 
     def _prepass(self, landing: Landing, sql: CallSql) -> list[Reject]:
+        """Repeated or stored ids, the lookup tables, and the reader's rejects, in one scan."""
         self.progress.phase("checking record ids")
-        stored = self._stored_filter()
-        already = (f" OR rid IN (SELECT source_record_id FROM calls WHERE {stored})"
-                   if stored else "")
         # Every column is touched (cheaply) so the reader validates every field, as the main
         # pass will: a reader skips the checks of columns a query does not read.
-        touch = " + ".join(f"coalesce(strlen({ident(c)}), 0)" for c in landing.columns)
-        query = (
-            f"CREATE OR REPLACE TEMP TABLE resolve_ids AS SELECT rid FROM ("
-            f"SELECT {sql.record_id()} AS rid, count(*) AS n FROM {landing.scan()} "
-            f"WHERE _fault IS NULL AND {touch} >= 0 GROUP BY ALL) "
-            f"WHERE rid IS NOT NULL AND (n > 1{already})"
-        )
+        touch = " + ".join(f"coalesce(strlen({ident(c)}), 0)" for c in landing.columns) + " >= 0"
         with watch_query(self.con, self.progress):
-            _run(self.con, query)
+            _run(self.con, f"CREATE OR REPLACE TEMP TABLE prepass AS "
+                           f"{sql.prepass_sql(landing.scan(), touch)}")
+        stored = self._stored_filter()
+        already = (f" OR _rid IN (SELECT source_record_id FROM calls WHERE {stored})"
+                   if stored else "")
+        run(self.con, "CREATE OR REPLACE TEMP TABLE resolve_ids AS SELECT _rid AS rid FROM "
+                      f"prepass WHERE _kind = 'rid' AND _rid IS NOT NULL AND (_n > 1{already})")
+        if sql.code_keys():
+            run(self.con, f"CREATE OR REPLACE TEMP TABLE {CODE_DIM} AS " + sql.code_dim_sql(
+                f"(SELECT {', '.join(sql.code_keys())} FROM prepass WHERE _kind = 'code')"))
+        if sql.has_location():
+            run(self.con, f"CREATE OR REPLACE TEMP TABLE {LOCATION_DIM} AS "
+                + sql.location_dim_sql("(SELECT location__raw FROM prepass WHERE "
+                                       "_kind = 'location' AND location__raw IS NOT NULL)"))
         return landing.rejects(self.con)
 
     def _stored_filter(self) -> str | None:
@@ -191,7 +195,7 @@ class _BatchRun:
 
     # -- pass 2: map ---------------------------------------------------------------------
 
-    def _map(self, landing: Landing, sql: CallSql, rejects: list[Reject]) -> None:
+    def _map(self, landing: Landing, rejects: list[Reject]) -> None:
         self.progress.phase("mapping calls")
         row_expr, join = "_ord", ""
         if rejects:
@@ -200,7 +204,10 @@ class _BatchRun:
             row_expr, join = row_sql("row_steps", width, total, "_l._ord")
         source = f"(SELECT {row_expr} AS _row, _l.* FROM {landing.scan()} _l {join})"
         has_resolve = scalar(self.con, "SELECT count(*) FROM resolve_ids") > 0
-        query = sql.query(source, "resolve_ids" if has_resolve else None)
+        sql = self.sql
+        query = sql.query(source, "resolve_ids" if has_resolve else None,
+                          CODE_DIM if sql.code_keys() else None,
+                          LOCATION_DIM if sql.has_location() else None)
         with watch_query(self.con, self.progress):
             _run(self.con, f"COPY ({query}) TO '{self.out}' "
                            f"({_PARQUET}, PARTITION_BY (_route), WRITE_PARTITION_COLUMNS false)")
@@ -211,6 +218,14 @@ class _BatchRun:
             )
         self.summary.rows_read = self._count("stored") + self._count("quarantine") \
             + self._count("resolve") + len(rejects)
+
+    def _columns(self) -> list[str]:
+        """The canonical columns this batch's call files hold."""
+        return list(self.sql.output_columns())
+
+    def _compared(self) -> list[str]:
+        """Stored columns whose change between two exports is an upstream change."""
+        return [c for c in self._columns() if c in CONTENT_FIELDS]
 
     def _partition_files(self, route: str) -> list[Path]:
         return sorted((self.out / f"_route={route}").glob("*.parquet"))
@@ -234,7 +249,7 @@ class _BatchRun:
             target = self.tx.staged_path("calls")
             part.rename(target)
             self.tx.add("calls", target, source=self.m.name, batch_id=self.summary.batch_id,
-                        rows=self.summary.inserted)
+                        rows=self.summary.inserted, columns=self._columns())
         resolve = self._partition("resolve")
         if resolve is None:
             return
@@ -242,9 +257,9 @@ class _BatchRun:
         run(self.con, f"""
             CREATE TEMP TABLE ranked AS
             SELECT *,
-                   hash({', '.join(_COMPARED)}) AS _sig,
+                   hash({', '.join(self._compared())}) AS _sig,
                    row_number() OVER w AS _rank,
-                   first_value(hash({', '.join(_COMPARED)})) OVER w AS _last_sig
+                   first_value(hash({', '.join(self._compared())})) OVER w AS _last_sig
             FROM read_parquet({resolve})
             WINDOW w AS (PARTITION BY source_record_id ORDER BY source_row DESC)
         """)
@@ -258,9 +273,9 @@ class _BatchRun:
     def _compare_with_stored(self) -> None:
         stored = self._stored_filter()
         changed = ", ".join(
-            f"CASE WHEN s.{c} IS DISTINCT FROM e.{c} THEN {lit(c)} END" for c in _COMPARED)
-        existing = (f"(SELECT * FROM calls WHERE {stored})" if stored else
-                    f"(SELECT {_STORED_COLUMNS} FROM calls WHERE false)")
+            f"CASE WHEN s.{c} IS DISTINCT FROM e.{c} THEN {lit(c)} END"
+            for c in self._compared())
+        existing = f"(SELECT * FROM calls WHERE {stored or 'false'})"
         run(self.con, f"""
             CREATE TEMP TABLE survivors AS
             SELECT s.*, e.batch_id AS _previous_batch, e.source_record_id IS NOT NULL AS _exists,
@@ -278,10 +293,11 @@ class _BatchRun:
         self.summary.updated, self.summary.unchanged = updated, unchanged
         if inserted or updated:
             path = self.tx.staged_path("calls", "-resolved")
-            _run(self.con, f"COPY (SELECT {_STORED_COLUMNS}, _dq FROM survivors WHERE NOT _exists "
+            _run(self.con, f"COPY (SELECT {', '.join(self._columns())}, _dq_orig FROM survivors "
+                           "WHERE NOT _exists "
                            f"OR len(_changed) > 0) TO '{path}' ({_PARQUET})")
             self.tx.add("calls", path, source=self.m.name, batch_id=self.summary.batch_id,
-                        rows=inserted + updated)
+                        rows=inserted + updated, columns=self._columns())
         if updated:
             self._replace_old_versions()
             self._write_changes()
@@ -359,9 +375,11 @@ class _BatchRun:
         path = self.tx.staged_path("call_quality")
         _run(self.con, f"""
             COPY (SELECT source || ':' || source_record_id AS call_id, source, batch_id,
-                         source_row, d.field, d.problem, d.original
-                  FROM (SELECT *, unnest(_dq) AS d FROM read_parquet({listing})
-                        WHERE _dq IS NOT NULL AND batch_id = {lit(self.summary.batch_id)}))
+                         source_row, split_part(flag, ':', 1) AS field,
+                         split_part(flag, ':', 2) AS problem,
+                         _dq_orig[split_part(flag, ':', 1)] AS original
+                  FROM (SELECT *, unnest(dq_flags) AS flag FROM read_parquet({listing})
+                        WHERE dq_flags IS NOT NULL AND batch_id = {lit(self.summary.batch_id)}))
             TO '{path}' ({_PARQUET})""")
         rows = run(self.con, f"""SELECT field || ':' || problem, count(*),
             count(DISTINCT call_id) FROM read_parquet({lit(str(path))}) GROUP BY 1""")

@@ -1,24 +1,31 @@
 """The SQL that turns a landing's VARCHAR columns into canonical calls, set-based.
 
-:class:`CallSql` builds one query from a mapping. Its stages (CTEs) are:
+:class:`CallSql` compiles a mapping into SQL. Work that depends only on a low-cardinality value
+(value maps over priorities, dispositions and origins; generalising a location) is done once per
+*distinct* value, in small lookup tables built from the id pass, and joined back; work that
+depends on each row (timestamps, coordinates, ids) runs in the main query, whose stages are:
 
-1. ``v``  - every canonical field's raw text (trimmed, joined, placeholders detected);
-2. ``p``  - timestamps parsed, checked against possible dates, coordinates parsed;
-3. ``z``  - local times joined to the zone's day table and converted to UTC;
-4. ``o``  - order checks (a later timestamp before an earlier one is nulled and flagged);
-5. ``c``  - the canonical columns, the data-quality list ``_dq``, the quarantine ``_reason``.
+``t``  every source column the mapping reads, trimmed once;
+``v``  each canonical field's raw text (null tokens and joined columns handled);
+``j``  the lookups joined: mapped values and the generalised location;
+``p``  timestamps parsed (placeholders first), coordinates parsed;
+``z``  local times joined to the zone's day table and converted to UTC;
+``o``  order checks (a later timestamp before an earlier one is nulled and flagged);
+``c``  one problem code per field, the flags string, the quarantine reason;
+``d``  the canonical columns.
 
-Rows are never dropped here: every row leaves with a ``_route`` (stored, quarantine, or resolve
-when its id repeats or is already stored), and rows that are not stored carry ``_raw``, their
-source columns (less identifying ones) as a map, so the quarantine keeps them whole.
+Rows are never dropped here: every row leaves with a ``_route`` (``stored``, ``quarantine``, or
+``resolve`` when its id repeats or is already stored); rows that are not stored carry ``_raw``,
+their source columns (less identifying ones, location generalised) as a map.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from cswb.domain.calls import CALL_FIELDS, FIELD_BY_NAME
+from cswb.domain.calls import FIELD_BY_NAME
 from cswb.domain.quality import Problem, QuarantineReason
 from cswb.domain.vocab import TIMESTAMP_FIELDS, Precision
 from cswb.errors import MappingError
@@ -32,8 +39,18 @@ SPECIAL_FORMATS = {"iso", "excel", *ABSOLUTE_FORMATS}
 _TRUNC = {Precision.SECOND: None, Precision.MINUTE: "minute", Precision.HOUR: "hour",
           Precision.DAY: "day"}
 _GLOBAL_NULLS = ("NULL", "N/A", "NA", "NONE", "#N/A", "-")
+_NULL_TOKENS = "(?i)(" + "|".join(re.escape(v) for v in _GLOBAL_NULLS) + ")"
 _PREV = {"dispatched_at": ("received_at",), "arrived_at": ("received_at", "dispatched_at"),
          "cleared_at": ("received_at", "dispatched_at", "arrived_at")}
+RAW_TEXT_FIELDS = ("initial_call_type", "final_call_type", "priority_raw", "disposition_raw",
+                   "origin_raw", "latitude", "longitude", "district", "sector", "beat",
+                   "neighbourhood", "narrative", "location")
+_MAP_RAW = {"priority": "priority_raw", "disposition_group": "disposition_raw",
+            "origin": "origin_raw"}
+_STORED_TEXT = ("initial_call_type", "final_call_type", "priority_raw", "disposition_raw",
+                "origin_raw", "district", "sector", "beat", "neighbourhood", "narrative")
+CODE_DIM = "code_dim"
+LOCATION_DIM = "location_dim"
 
 
 def lit(text: str) -> str:
@@ -69,21 +86,23 @@ class CallSql:
             raise MappingError(_missing_message(mapping.name, missing, ctx.source_columns))
         for name, spec in mapping.timestamps.items():
             _check_formats(name, spec)
+        self._trim_names = {c: f"__t{i}" for i, c in enumerate(mapping.used_columns())}
 
-    # -- building blocks -------------------------------------------------------------------
+    # -- raw values ------------------------------------------------------------------------
 
-    def text(self, column: str, field: str | None = None) -> str:
-        """Trimmed text of a source column; empty and common null tokens become NULL."""
-        nulls = ", ".join(lit(v) for v in _GLOBAL_NULLS)
-        col = ident(column)
-        return f"CASE WHEN upper(trim({col})) IN ({nulls}, '') THEN NULL ELSE trim({col}) END"
+    def text(self, column: str) -> str:
+        """Text of a source column (trimmed in stage ``t``); empty and null tokens are NULL."""
+        t = self._trim_names[column]
+        longest = max(len(v) for v in _GLOBAL_NULLS)
+        # a regular expression, not IN: DuckDB turns an IN list into a join, one per column
+        return (f"CASE WHEN strlen({t}) > {longest} THEN {t} WHEN {t} = '' OR "
+                f"regexp_full_match({t}, {lit(_NULL_TOKENS)}) THEN NULL ELSE {t} END")
 
-    def time_text(self, spec: TimeSpec) -> str:
-        """Raw text of a timestamp: one column, or several joined by a space (null if any is)."""
+    def _time_text(self, spec: TimeSpec) -> str:
         parts = [self.text(c) for c in spec.source_columns]
         return parts[0] if len(parts) == 1 else f"({' || chr(32) || '.join(parts)})"
 
-    def field_text(self, field: str) -> str | None:
+    def _field_text(self, field: str) -> str | None:
         spec = self.m.column_spec(field)
         if spec is None:
             return None
@@ -92,67 +111,136 @@ class CallSql:
             return parts[0]
         return f"nullif(concat_ws({lit(spec.join)}, {', '.join(parts)}), '')"
 
-    def placeholder(self, field: str, expr: str) -> str | None:
+    def record_id(self) -> str:
+        """SQL of the record id over stage ``t`` (the natural key's md5 when there is no id)."""
+        if self.m.record_id:
+            return self.text(self.m.record_id)
+        cols = self.m.natural_key or []
+        joined = " || chr(31) || ".join(f"coalesce({self._trim_names[c]}, '')" for c in cols)
+        all_empty = " AND ".join(f"{self.text(c)} IS NULL" for c in cols)
+        return f"CASE WHEN {all_empty} THEN NULL ELSE 'nk:' || md5({joined}) END"
+
+    def _placeholder(self, field: str, expr: str) -> str | None:
         specs = [s for key in (field, "*") if (s := self.m.placeholders.get(key))]
         conds = []
         for spec in specs:
             if spec.values:
-                values = ", ".join(lit(v.strip().upper()) for v in spec.values)
-                conds.append(f"upper({expr}) IN ({values})")
+                alternatives = "|".join(re.escape(v.strip()) for v in spec.values)
+                conds.append(f"regexp_full_match({expr}, {lit('(?i)(' + alternatives + ')')})")
             conds.extend(f"regexp_matches({expr}, {lit(p)})" for p in spec.patterns)
-        return " OR ".join(conds) if conds else None
+        return "(" + " OR ".join(conds) + ")" if conds else None
 
-    def record_id(self) -> str:
-        if self.m.record_id:
-            return self.text(self.m.record_id)
-        cols = self.m.natural_key or []
-        joined = " || chr(31) || ".join(f"coalesce(trim({ident(c)}), '')" for c in cols)
-        all_empty = " AND ".join(f"{self.text(c)} IS NULL" for c in cols)
-        return f"CASE WHEN {all_empty} THEN NULL ELSE 'nk:' || md5({joined}) END"
+    def _map_source(self, name: str) -> str:
+        """The stage-``v`` column a value map reads."""
+        vmap = self.m.value_maps.get(name)
+        if vmap and vmap.source:
+            return f"{vmap.source}__raw" if vmap.source in RAW_TEXT_FIELDS else f"__map_{name}"
+        return f"{_MAP_RAW[name]}__raw"
 
-    # -- stages ----------------------------------------------------------------------------
+    def stage_trim(self, source: str) -> str:
+        trims = ", ".join(f"trim({ident(c)}) AS {t}" for c, t in self._trim_names.items())
+        return f"SELECT *, {trims} FROM {source}"
 
-    def stage_values(self, source: str) -> str:
+    def stage_values(self) -> str:
         cols = ["*", f"{self.record_id()} AS _rid"]
         for name in TIMESTAMP_FIELDS:
             spec = self.m.timestamps.get(name)
-            cols.append(f"{self.time_text(spec) if spec else 'NULL::VARCHAR'} AS {name}__raw")
-        for name in ("initial_call_type", "final_call_type", "priority_raw", "disposition_raw",
-                     "origin_raw", "latitude", "longitude", "district", "sector", "beat",
-                     "neighbourhood", "narrative"):
-            expr = self.field_text(name)
-            cols.append(f"{expr or 'NULL::VARCHAR'} AS {name}__raw")
-        loc = self.field_text("location")
-        cleaned = clean_location_sql(loc, self.m.location.strip) if loc else "NULL::VARCHAR"
-        cols.append(f"{cleaned} AS location__clean")
-        return f"SELECT {', '.join(cols)} FROM {source}"
+            cols.append(f"{self._time_text(spec) if spec else 'NULL::VARCHAR'} AS {name}__raw")
+        for name in RAW_TEXT_FIELDS:
+            cols.append(f"{self._field_text(name) or 'NULL::VARCHAR'} AS {name}__raw")
+        for name, vmap in self.m.value_maps.items():
+            if vmap.source and vmap.source not in RAW_TEXT_FIELDS:
+                cols.append(f"{self.text(vmap.source)} AS __map_{name}")
+        return f"SELECT {', '.join(cols)} FROM t"
+
+    # -- lookups built once per distinct value -------------------------------------------
+
+    def code_keys(self) -> list[str]:
+        """Stage-``v`` columns the value maps read (the key of the code lookup)."""
+        return sorted({self._map_source(name) for name in _MAP_RAW if self._maps(name)})
+
+    def _maps(self, name: str) -> bool:
+        """Whether the mapping produces this mapped field at all."""
+        if name == "priority":
+            return "priority" in self.m.value_maps
+        vmap = self.m.value_maps.get(name)
+        return bool(vmap and vmap.source) or self.m.column_spec(_MAP_RAW[name]) is not None
+
+    def has_location(self) -> bool:
+        return self.m.column_spec("location") is not None
+
+    def code_dim_sql(self, keys: str) -> str:
+        """SQL of the code lookup from a relation ``keys`` of distinct key tuples."""
+        cols = list(self.code_keys())
+        for name in _MAP_RAW:
+            if self._maps(name):
+                expr, _ = value_map_sql(name, self._map_source(name), self.m.value_maps.get(name))
+                cols.append(f"{expr} AS _{name}")
+        return f"SELECT {', '.join(cols)} FROM {keys}"
+
+    def location_dim_sql(self, keys: str) -> str:
+        """SQL of the location lookup from a relation ``keys`` of distinct raw locations."""
+        cleaned = clean_location_sql("location__raw", self.m.location.strip)
+        general = generalise_sql("_clean", self.m.location.keep_exact)
+        return (f"SELECT location__raw, {general} AS _location FROM "
+                f"(SELECT location__raw, {cleaned} AS _clean FROM {keys})")
+
+    def prepass_sql(self, source: str, touch: str) -> str:
+        """One scan: repeated ids, and the distinct keys of every lookup (grouping sets)."""
+        sets = ["(_rid)"]
+        keys = self.code_keys()
+        if keys:
+            sets.append("(" + ", ".join(keys) + ")")
+        if self.has_location():
+            sets.append("(location__raw)")
+        selected = ["_rid", *keys, *(["location__raw"] if self.has_location() else [])]
+        kind = ("CASE WHEN GROUPING(_rid) = 0 THEN 'rid' "
+                + ("WHEN GROUPING(location__raw) = 0 THEN 'location' " if self.has_location()
+                   else "") + "ELSE 'code' END")
+        return (
+            f"WITH t AS ({self.stage_trim(source)}), v AS ({self.stage_values()}) "
+            f"SELECT {kind} AS _kind, {', '.join(selected)}, count(*) AS _n FROM v "
+            f"WHERE _fault IS NULL AND {touch} GROUP BY GROUPING SETS ({', '.join(sets)})"
+        )
+
+    def stage_join(self, code_dim: str | None, location_dim: str | None) -> str:
+        cols, joins = ["v.*"], []
+        if code_dim:
+            on = " AND ".join(f"cd.{k} IS NOT DISTINCT FROM v.{k}" for k in self.code_keys())
+            joins.append(f"LEFT JOIN {code_dim} cd ON {on}")
+            cols.extend(f"cd._{n}" for n in _MAP_RAW if self._maps(n))
+        if location_dim:
+            joins.append(f"LEFT JOIN {location_dim} ld ON ld.location__raw = v.location__raw")
+            cols.append("ld._location")
+        return f"SELECT {', '.join(cols)} FROM v {' '.join(joins)}"
+
+    # -- time ------------------------------------------------------------------------------
 
     def stage_parse(self) -> str:
         cols = ["*"]
-        for name in TIMESTAMP_FIELDS:
+        for name, spec in self.m.timestamps.items():
             raw = f"{name}__raw"
-            ph = self.placeholder(name, raw)
-            cols.append(f"{('(' + ph + ')') if ph else 'false'} AS {name}__ph")
-            spec = self.m.timestamps.get(name)
-            parsed = parse_sql(spec, raw) if spec else "NULL::TIMESTAMP"
-            cols.append(f"CASE WHEN {('(' + ph + ')') if ph else 'false'} THEN NULL "
-                        f"ELSE {parsed} END AS {name}__parsed")
+            ph = self._placeholder(name, raw) or "false"
+            cols.append(f"{ph} AS {name}__ph")
+            cols.append(f"CASE WHEN {ph} THEN NULL ELSE {parse_sql(spec, raw)} END "
+                        f"AS {name}__parsed")
         for name in ("latitude", "longitude"):
-            cols.append(f"TRY_CAST({name}__raw AS DOUBLE) AS {name}__num")
-        return f"SELECT {', '.join(cols)} FROM v"
+            if self.m.column_spec(name):
+                cols.append(f"TRY_CAST({name}__raw AS DOUBLE) AS {name}__num")
+        return f"SELECT {', '.join(cols)} FROM j"
 
     def stage_zone(self) -> str:
         lo, hi = lit(self.ctx.min_time.isoformat(" ")), lit(self.ctx.max_time.isoformat(" "))
-        cols = ["p.*"]
-        joins = []
-        for i, name in enumerate(TIMESTAMP_FIELDS):
-            spec = self.m.timestamps.get(name)
+        cols, joins = ["p.*"], []
+        for i, (name, spec) in enumerate(self.m.timestamps.items()):
             parsed = f"p.{name}__parsed"
-            ok = f"({parsed} >= TIMESTAMP {lo} AND {parsed} <= TIMESTAMP {hi})"
+            ok = f"({parsed} BETWEEN TIMESTAMP {lo} AND TIMESTAMP {hi})"
             cols.append(f"({parsed} IS NOT NULL AND NOT {ok}) AS {name}__impossible")
-            if spec is None or set(spec.formats) & ABSOLUTE_FORMATS:
-                cols.append(f"CASE WHEN {ok} THEN CAST({parsed} AS TIMESTAMPTZ) END AS {name}__utc")
-                cols.append(f"CASE WHEN {ok} THEN {parsed} + to_seconds(0) END AS {name}__local")
+            if set(spec.formats) & ABSOLUTE_FORMATS:
+                utc = f"CAST({parsed} AS TIMESTAMPTZ)"
+                cols.append(f"CASE WHEN {ok} THEN {utc} END AS {name}__utc")
+                cols.append(f"CASE WHEN {ok} THEN timezone({lit(self.m.time_zone)}, {utc}) END "
+                            f"AS {name}__local")
                 cols.append(f"NULL::VARCHAR AS {name}__dst")
                 continue
             z = f"z{i}"
@@ -169,113 +257,80 @@ class CallSql:
         Comparisons are made at the coarsest precision the mapping declares.
         """
         unit = _TRUNC[self.coarsest_precision()]
-        first = TIMESTAMP_FIELDS[0]
-        sql = f"SELECT *, false AS {first}__order, {first}__utc AS {first}__ok FROM z"
-        for name in TIMESTAMP_FIELDS[1:]:
-            prevs = [f"{p}__ok" for p in _PREV[name] if p in self.m.timestamps]
+        sql = "z"
+        for name in (n for n in TIMESTAMP_FIELDS if n in self.m.timestamps):
+            prevs = [f"{p}__ok" for p in _PREV.get(name, ()) if p in self.m.timestamps]
             utc = f"{name}__utc"
             check = "false"
-            if prevs and name in self.m.timestamps:
+            if prevs:
                 latest = prevs[0] if len(prevs) == 1 else f"greatest({', '.join(prevs)})"
                 a, b = (utc, latest) if unit is None else (
                     f"date_trunc('{unit}', {utc})", f"date_trunc('{unit}', {latest})")
                 check = f"coalesce({a} < {b}, false)"
-            sql = (f"SELECT *, {check} AS {name}__order, CASE WHEN {check} THEN NULL ELSE {utc} "
-                   f"END AS {name}__ok FROM ({sql})")
-        return sql
+            sql = (f"(SELECT *, {check} AS {name}__order, CASE WHEN {check} THEN NULL "
+                   f"ELSE {utc} END AS {name}__ok FROM {sql})")
+        return f"SELECT * FROM {sql}"
 
     def coarsest_precision(self) -> Precision:
         return coarsest(spec.resolved_precision for spec in self.m.timestamps.values())
 
-    def stage_canonical(self) -> str:
-        m, ctx = self.m, self.ctx
-        cols = [
-            "_row", "_text", "_reason",
-            "CASE WHEN _reason IS NOT NULL THEN 'quarantine' WHEN _resolve THEN 'resolve' "
-            "ELSE 'stored' END AS _route",
-            f"CASE WHEN _reason IS NOT NULL OR _resolve THEN {self.raw_map()} END AS _raw",
-            "_rid AS source_record_id",
-            f"{lit(m.name)} AS source",
-            f"{lit(m.agency)} AS agency",
-            f"{lit(ctx.batch_id)} AS batch_id",
-            f"{lit(ctx.file_sha256)} AS file_sha256",
-            "_row AS source_row",
-        ]
-        for name in TIMESTAMP_FIELDS:
-            cols.append(f"{name}__ok AS {name}")
-        for name in TIMESTAMP_FIELDS:
-            spec = m.timestamps.get(name)
-            prec = lit(spec.resolved_precision.value) if spec else "NULL::VARCHAR"
-            cols.append(f"CASE WHEN {name}__ok IS NOT NULL THEN {prec} END AS "
-                        f"{name.removesuffix('_at')}_precision")
-        cols.extend(self._call_at_columns())
-        cols.extend(self._type_columns())
-        cols.extend(self._place_columns())
-        cols.append(self._attributes())
-        cols.append("_dq")
-        cols.append("list_transform(_dq, lambda x: x.field || ':' || x.problem) AS dq_flags")
-        for f in CALL_FIELDS:
-            if f.group.startswith("classification"):
-                cols.append(f"NULL::{f.sql_type} AS {f.name}")
-        return f"SELECT {', '.join(cols)} FROM c"
-
-    def _call_at_helpers_sql(self) -> str:
-        """``_call_at`` (first valid timestamp), its ``_basis``, ``_local`` time, ``_precision``."""
+    def _call_at_sql(self) -> str:
+        """``_call_at`` (the first valid timestamp) and the local time of its field."""
         order = [n for n in TIMESTAMP_FIELDS if n in self.m.timestamps]
         oks = ", ".join(f"{n}__ok" for n in order)
-        basis = " ".join(f"WHEN {n}__ok IS NOT NULL THEN {lit(n.removesuffix('_at'))}"
-                         for n in order)
         local = " ".join(f"WHEN {n}__ok IS NOT NULL THEN {n}__local" for n in order)
-        precision = " ".join(
-            f"WHEN {n}__ok IS NOT NULL THEN "
-            f"{lit(self.m.timestamps[n].resolved_precision.value)}" for n in order)
-        return (f"coalesce({oks}) AS _call_at, CASE {basis} END AS _basis, "
-                f"CASE {local} END AS _local, CASE {precision} END AS _precision")
+        day = [n for n in order if self.m.timestamps[n].resolved_precision == Precision.DAY]
+        day_basis = " OR ".join(f"({n}__ok IS NOT NULL AND {_none_before(n, order)})"
+                                for n in day) or "false"
+        return (f"coalesce({oks}) AS _call_at, CASE {local} END AS _local, "
+                f"{day_basis} AS _day_only")
 
-    def _call_at_columns(self) -> list[str]:
-        hour = "CAST(hour(_local) AS TINYINT)"
-        return [
-            "_call_at AS call_at", "_basis AS call_at_basis", "_precision AS call_at_precision",
-            f"{lit(self.m.time_zone)} AS time_zone", "CAST(_local AS DATE) AS local_date",
-            f"CASE WHEN _precision = 'day' THEN NULL ELSE {hour} END AS local_hour",
-        ]
+    # -- data quality and quarantine ----------------------------------------------------------
 
-    def _type_columns(self) -> list[str]:
-        cols = []
-        for name in ("initial_call_type", "final_call_type", "priority_raw", "disposition_raw",
-                     "origin_raw"):
-            cols.append(f"{_truncated(name, f'{name}__raw')} AS {name}")
-        cols.append(f"{_truncated('call_type', self._call_type_choice())} AS call_type")
-        for name, raw in (("priority", "priority_raw__raw"),
-                          ("disposition_group", "disposition_raw__raw"),
-                          ("origin", "origin_raw__raw")):
-            cols.append(f"{self._mapped(name, raw)[0]} AS {name}")
-        cols.append(f"{_truncated('narrative', 'narrative__raw')} AS narrative")
-        return cols
+    def _problems(self) -> dict[str, tuple[str, str]]:
+        """Per checked field: (SQL of its problem code or NULL, SQL of its original value)."""
+        out: dict[str, tuple[str, str]] = {}
+        for name in self.m.timestamps:
+            raw = f"{name}__raw"
+            code = (f"CASE WHEN {name}__ph THEN {lit(Problem.PLACEHOLDER)} "
+                    f"WHEN {raw} IS NOT NULL AND {name}__parsed IS NULL "
+                    f"THEN {lit(Problem.UNPARSEABLE)} "
+                    f"WHEN {name}__impossible THEN {lit(Problem.IMPOSSIBLE_DATE)} "
+                    # a time can be both ambiguous (or skipped) and out of order
+                    f"ELSE nullif(concat_ws(',{name}:', {name}__dst, CASE WHEN {name}__order "
+                    f"THEN {lit(Problem.OUT_OF_ORDER)} END), '') END")
+            out[name] = (code, raw)
+        if self.m.column_spec("latitude") and self.m.column_spec("longitude"):
+            for name in ("latitude", "longitude"):
+                raw, num = f"{name}__raw", f"{name}__num"
+                code = (f"CASE WHEN {raw} IS NOT NULL AND {num} IS NULL "
+                        f"THEN {lit(Problem.UNPARSEABLE)} "
+                        f"WHEN latitude__num IS NOT NULL AND longitude__num IS NOT NULL "
+                        f"AND NOT _coords_ok THEN {lit(Problem.OUT_OF_BOUNDS)} END")
+                out[name] = (code, f"coalesce(CAST(round({num}, 3) AS VARCHAR), {raw})")
+        for name in _MAP_RAW:
+            flag = self._unmapped(name)
+            if flag:
+                out[name] = (f"CASE WHEN {flag} THEN {lit(Problem.UNMAPPED_VALUE)} END",
+                             self._map_source(name))
+        for name in (*_STORED_TEXT, "location"):
+            if self.m.column_spec(name) is None:
+                continue
+            value = "_location" if name == "location" else f"{name}__raw"
+            limit = FIELD_BY_NAME[name].max_chars
+            code = (f"CASE WHEN strlen({value}) > {limit} AND length({value}) > {limit} "
+                    f"THEN {lit(Problem.TRUNCATED)} END")
+            out.setdefault(name, (code, value))
+        return out
 
-    def _mapped(self, name: str, default_source: str) -> tuple[str, str | None]:
-        """SQL of a mapped value and the condition under which it is unmapped (to flag)."""
+    def _unmapped(self, name: str) -> str | None:
+        """Condition flagging a raw value the value map does not know (None: never flagged)."""
+        if not self._maps(name):
+            return None
         vmap = self.m.value_maps.get(name)
-        source = default_source
-        if vmap and vmap.source:
-            source = (f"{vmap.source}__raw" if vmap.source in _RAW_FIELDS
-                      else self.text(vmap.source))
-        expr, may_miss = value_map_sql(name, source, vmap)
-        if name == "priority":
-            expr = f"CAST({expr} AS TINYINT)"
-            flag = f"({source} IS NOT NULL AND ({expr}) IS NULL)" if vmap else None
-            return expr, flag
-        flag = f"({source} IS NOT NULL AND ({expr}) IS NULL)" if may_miss else None
-        return f"coalesce({expr}, 'unknown')", flag
-
-    def _place_columns(self) -> list[str]:
-        cols = [f"{_truncated('location', generalise_sql('location__clean', self.m.location.keep_exact))} AS location"]  # noqa: E501
-        valid = self._coordinates_valid()
-        for name in ("latitude", "longitude"):
-            cols.append(f"CASE WHEN {valid} THEN round({name}__num, 3) END AS {name}")
-        for name in ("district", "sector", "beat", "neighbourhood"):
-            cols.append(f"{_truncated(name, f'{name}__raw')} AS {name}")
-        return cols
+        if vmap is not None and vmap.default is not None:
+            return None
+        return f"({self._map_source(name)} IS NOT NULL AND _{name} IS NULL)"
 
     def _coordinates_valid(self) -> str:
         b = self.m.bounds
@@ -286,62 +341,22 @@ class CallSql:
                      f"AND longitude__num BETWEEN {b.min_longitude} AND {b.max_longitude}")
         return f"coalesce({base}, false)"
 
-    def _attributes(self) -> str:
-        if not self.m.attributes:
-            return "NULL::MAP(VARCHAR, VARCHAR) AS attributes"
-        keys = ", ".join(lit(a) for a in self.m.attributes)
-        values = ", ".join(self.text(a) for a in self.m.attributes)
-        return f"MAP([{keys}], [{values}]) AS attributes"
+    def _flags_sql(self) -> str:
+        """SQL: the row's flags as one comma-separated ``field:problem`` string, or NULL."""
+        problems = self._problems()
+        if not problems:
+            return "NULL::VARCHAR"
+        parts = ", ".join(f"{lit(f + ':')} || ({code})" for f, (code, _) in problems.items())
+        return f"nullif(concat_ws(',', {parts}), '')"
 
-    def _dq_entries(self) -> list[tuple[str, str, str, str]]:
-        """(condition, field, problem, original value SQL) for every field-level check."""
-        e: list[tuple[str, str, str, str]] = []
-        for name in TIMESTAMP_FIELDS:
-            if name not in self.m.timestamps:
-                continue
-            raw = f"{name}__raw"
-            e.append((f"{name}__ph", name, Problem.PLACEHOLDER, raw))
-            e.append((f"({raw} IS NOT NULL AND NOT {name}__ph AND {name}__parsed IS NULL)",
-                      name, Problem.UNPARSEABLE, raw))
-            e.append((f"{name}__impossible", name, Problem.IMPOSSIBLE_DATE, raw))
-            e.append((f"({name}__dst = 'nonexistent_local_time')", name,
-                      Problem.NONEXISTENT_LOCAL_TIME, raw))
-            e.append((f"({name}__dst = 'ambiguous_local_time')", name,
-                      Problem.AMBIGUOUS_LOCAL_TIME, raw))
-            e.append((f"{name}__order", name, Problem.OUT_OF_ORDER, raw))
-        for name in ("latitude", "longitude"):
-            raw, num = f"{name}__raw", f"{name}__num"
-            rounded = f"coalesce(CAST(round({num}, 3) AS VARCHAR), {raw})"
-            e.append((f"({raw} IS NOT NULL AND {num} IS NULL)", name, Problem.UNPARSEABLE, raw))
-            e.append((f"({num} IS NOT NULL AND latitude__num IS NOT NULL AND longitude__num IS NOT "
-                      f"NULL AND NOT {self._coordinates_valid()})", name, Problem.OUT_OF_BOUNDS,
-                      rounded))
-        for name in ("priority", "disposition_group", "origin"):
-            raw = {"priority": "priority_raw__raw", "disposition_group": "disposition_raw__raw",
-                   "origin": "origin_raw__raw"}[name]
-            flag = self._mapped(name, raw)[1]
-            if flag:
-                e.append((flag, name, Problem.UNMAPPED_VALUE, raw))
-        for name, raw in _TRUNCATABLE.items():
-            if self.m.column_spec(name) is None:
-                continue
-            source = (generalise_sql(raw, self.m.location.keep_exact) if name == "location"
-                      else raw)
-            limit = FIELD_BY_NAME[name].max_chars
-            e.append((f"(length({source}) > {limit})", name, Problem.TRUNCATED, source))
-        return e
-
-    def _dq_list(self) -> str:
-        entries = self._dq_entries()
-        if not entries:
-            return "NULL::STRUCT(field VARCHAR, problem VARCHAR, original VARCHAR)[]"
-        any_flag = " OR ".join(f"coalesce({c}, false)" for c, *_ in entries)
-        items = ", ".join(
-            f"CASE WHEN coalesce({c}, false) THEN {{'field': {lit(f)}, 'problem': {lit(p)}, "
-            f"'original': CAST({o} AS VARCHAR)}} END"
-            for c, f, p, o in entries
-        )
-        return f"CASE WHEN {any_flag} THEN list_filter([{items}], lambda x: x IS NOT NULL) END"
+    def _originals_sql(self) -> str:
+        """SQL: for a flagged row, each checked field's original value, by field name."""
+        problems = self._problems()
+        if not problems:
+            return "NULL::MAP(VARCHAR, VARCHAR)"
+        keys = ", ".join(lit(f) for f in problems)
+        values = ", ".join(f"CAST({o} AS VARCHAR)" for _, o in problems.values())
+        return f"CASE WHEN _flags IS NOT NULL THEN MAP([{keys}], [{values}]) END"
 
     def reason_sql(self) -> str:
         """SQL of a row's quarantine reason (NULL when it can be stored), over stage ``o``."""
@@ -374,43 +389,83 @@ class CallSql:
             if col in loc_cols and not self.m.location.keep_exact:
                 value = generalise_sql(clean_location_sql(ident(col), self.m.location.strip))
             elif col in coord_cols:
-                value = f"coalesce(CAST(round(TRY_CAST({ident(col)} AS DOUBLE), 3) AS VARCHAR), " \
-                        f"{ident(col)})"
+                value = (f"coalesce(CAST(round(TRY_CAST({ident(col)} AS DOUBLE), 3) AS VARCHAR), "
+                         f"{ident(col)})")
             keys.append(lit(col))
             values.append(value)
         return f"MAP([{', '.join(keys)}], [{', '.join(values)}])"
 
-    def query(self, source: str, resolve_ids: str | None = None) -> str:
-        """The whole query: canonical columns plus ``_route``, ``_reason``, ``_raw``, ``_dq``.
+    # -- output ----------------------------------------------------------------------------
+
+    def output_columns(self) -> dict[str, str]:
+        """Stored column name to SQL over stage ``c``: only fields this mapping can fill."""
+        m, ctx = self.m, self.ctx
+        out = {
+            "source_record_id": "_rid", "source": lit(m.name), "agency": lit(m.agency),
+            "batch_id": lit(ctx.batch_id), "file_sha256": lit(ctx.file_sha256),
+            "source_row": "_row",
+        }
+        for name, spec in m.timestamps.items():
+            out[name] = f"{name}__ok"
+            out[name.removesuffix("_at") + "_precision"] = (
+                f"CASE WHEN {name}__ok IS NOT NULL THEN "
+                f"{lit(spec.resolved_precision.value)} END")
+        out["time_zone"] = lit(m.time_zone)
+        out["local_date"] = "CAST(_local AS DATE)"
+        out["local_hour"] = "CASE WHEN _day_only THEN NULL ELSE CAST(hour(_local) AS TINYINT) END"
+        for name in _STORED_TEXT:
+            if m.column_spec(name):
+                out[name] = _truncated(name, f"{name}__raw")
+        out["call_type"] = _truncated("call_type", self._call_type_choice())
+        if self._maps("priority"):
+            out["priority"] = "CAST(_priority AS TINYINT)"
+        for name in ("disposition_group", "origin"):
+            if self._maps(name):
+                out[name] = f"_{name}"
+        if self.has_location():
+            out["location"] = _truncated("location", "_location")
+        if m.column_spec("latitude") and m.column_spec("longitude"):
+            for name in ("latitude", "longitude"):
+                out[name] = f"CASE WHEN _coords_ok THEN round({name}__num, 3) END"
+        if m.attributes:
+            keys = ", ".join(lit(a) for a in m.attributes)
+            values = ", ".join(self.text(a) for a in m.attributes)
+            out["attributes"] = f"MAP([{keys}], [{values}])"
+        out["dq_flags"] = "string_split(_flags, ',')"
+        return out
+
+    def query(self, source: str, resolve_ids: str | None = None, code_dim: str | None = None,
+              location_dim: str | None = None) -> str:
+        """The main query: stored columns plus ``_route``, ``_reason``, ``_raw``, ``_dq_orig``.
 
         ``resolve_ids`` names a table of ids (column ``rid``) that repeat in this file or are
         already stored; their rows are routed to ``resolve`` and compared after the scan.
         """
-        canonical = ", ".join(f.name for f in CALL_FIELDS if f.name != "call_id")
         resolve = f"_rid IN (SELECT rid FROM {resolve_ids})" if resolve_ids else "false"
+        coords = (self._coordinates_valid() if self.m.column_spec("latitude")
+                  and self.m.column_spec("longitude") else "false")
+        stored = ", ".join(f"{expr} AS {name}" for name, expr in self.output_columns().items())
         return f"""
-WITH v AS ({self.stage_values(source)}),
+WITH t AS ({self.stage_trim(source)}),
+v AS ({self.stage_values()}),
+j AS ({self.stage_join(code_dim, location_dim)}),
 p AS ({self.stage_parse()}),
 z AS ({self.stage_zone()}),
-o AS (SELECT *, {self._call_at_helpers_sql()} FROM ({self.stage_order()})),
-c AS (SELECT *, {self.reason_sql()} AS _reason, {resolve} AS _resolve,
-      {self._dq_list()} AS _dq FROM o),
-d AS ({self.stage_canonical()})
-SELECT {canonical}, _dq, _reason, _text, _route, _raw FROM d
+o AS (SELECT *, {self._call_at_sql()}, {coords} AS _coords_ok FROM ({self.stage_order()})),
+c AS (SELECT *, {self._flags_sql()} AS _flags, {self.reason_sql()} AS _reason,
+      {resolve} AS _resolve FROM o)
+SELECT {stored},
+       {self._originals_sql()} AS _dq_orig, _reason, _text,
+       CASE WHEN _reason IS NOT NULL THEN 'quarantine' WHEN _resolve THEN 'resolve'
+            ELSE 'stored' END AS _route,
+       CASE WHEN _reason IS NOT NULL OR _resolve THEN {self.raw_map()} END AS _raw
+FROM c
 """
 
 
-_RAW_FIELDS = {"initial_call_type", "final_call_type", "priority_raw", "disposition_raw",
-               "origin_raw", "latitude", "longitude", "district", "sector", "beat",
-               "neighbourhood", "narrative"}
-
-_TRUNCATABLE = {
-    "initial_call_type": "initial_call_type__raw", "final_call_type": "final_call_type__raw",
-    "priority_raw": "priority_raw__raw", "disposition_raw": "disposition_raw__raw",
-    "origin_raw": "origin_raw__raw", "location": "location__clean",
-    "district": "district__raw", "sector": "sector__raw", "beat": "beat__raw",
-    "neighbourhood": "neighbourhood__raw", "narrative": "narrative__raw",
-}
+def _none_before(name: str, order: list[str]) -> str:
+    earlier = order[: order.index(name)]
+    return " AND ".join(f"{n}__ok IS NULL" for n in earlier) or "true"
 
 
 def _truncated(name: str, expr: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from cswb.domain.calls import CALL_FIELDS
+from cswb.domain.calls import calls_view_sql
 from cswb.errors import StoreError
 from cswb.logging import get_logger
 from cswb.settings import Settings
@@ -41,7 +41,6 @@ log = get_logger("storage")
 
 MANIFEST = "_manifest.json"
 FORMAT_VERSION = 1
-_STORED_CALL_COLUMNS = ", ".join(f.name for f in CALL_FIELDS if f.name != "call_id")
 
 
 @dataclass
@@ -50,21 +49,22 @@ class Manifest:
 
     version: int = 0
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    retired: list[dict[str, Any]] = field(default_factory=list)
 
     def files(self, table: str) -> list[dict[str, Any]]:
         return list(self.tables.get(table, []))
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"format": FORMAT_VERSION, "version": self.version, "tables": self.tables}, indent=1
-        )
+        return json.dumps({"format": FORMAT_VERSION, "version": self.version,
+                           "tables": self.tables, "retired": self.retired}, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
         if data.get("format") != FORMAT_VERSION:
             raise StoreError(f"store manifest format {data.get('format')} is not supported")
-        return cls(version=int(data["version"]), tables=dict(data["tables"]))
+        return cls(version=int(data["version"]), tables=dict(data["tables"]),
+                   retired=list(data.get("retired", [])))
 
 
 class AnalyticStore:
@@ -87,19 +87,26 @@ class AnalyticStore:
         except (ValueError, KeyError) as exc:
             raise StoreError(f"store manifest {self.manifest_path} is unreadable: {exc}") from None
 
-    def engine(self, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory DuckDB connection configured from settings (no views)."""
-        config: dict[str, Any] = {"memory_limit": memory_limit or self.settings.duckdb_memory_limit}
+    def engine(self, writer: bool = False) -> duckdb.DuckDBPyConnection:
+        """A fresh in-memory DuckDB connection configured from settings (no views).
+
+        Only a writer's connection spills to the store's staging folder; a reader's never
+        writes inside the store (which may be mounted read-only for a server).
+        """
+        config: dict[str, Any] = {"memory_limit": self.settings.duckdb_memory_limit}
         if self.settings.duckdb_threads:
             config["threads"] = self.settings.duckdb_threads
         con = duckdb.connect(config=config)
-        temp = self.root / "_staging" / "_duckdb_tmp"
-        if self.root.exists():
+        if writer:
+            temp = self.root / "_staging" / "_duckdb_tmp"
             temp.mkdir(parents=True, exist_ok=True)
             run(con, f"SET temp_directory = {lit(str(temp))}")
         run(con, "SET TimeZone = 'UTC'")
         run(con, "SET enable_progress_bar = true")  # measured for cswb's own progress display
         run(con, "SET enable_progress_bar_print = false")
+        # The lookup tables an ingest joins are tiny and the scanned file is huge, but the file's
+        # size is unknown to the planner, which may build the hash table on the file's side.
+        run(con, "SET disabled_optimizers = 'build_side_probe_side'")
         return con
 
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -121,8 +128,7 @@ class AnalyticStore:
         listing = "[" + ", ".join(lit(p) for p in files) + "]"
         scan = f"read_parquet({listing}, union_by_name = true)"
         if table == "calls":
-            return (f"SELECT source || ':' || source_record_id AS call_id, {_STORED_CALL_COLUMNS} "
-                    f"FROM {scan}")
+            return calls_view_sql(_present_columns(manifest.files(table)), scan)
         columns = ", ".join(name for name, _ in TABLES[table])
         return f"SELECT {columns} FROM {scan}"
 
@@ -140,9 +146,18 @@ class AnalyticStore:
                 shutil.rmtree(tx.staging, ignore_errors=True)
 
     def _collect_garbage(self) -> None:
-        """Remove files left by transactions that never committed (the caller holds the lock)."""
+        """Remove files no reader can need (the caller holds the lock).
+
+        Files a commit dropped stay ``retired`` for ``store_retire_seconds`` so that readers
+        still scanning the previous version finish; files never referenced by any manifest
+        (left by a writer that died) go at once.
+        """
         manifest = self.read_manifest()
         referenced = {f["path"] for files in manifest.tables.values() for f in files}
+        now = time.time()
+        grace = self.settings.store_retire_seconds
+        keep = [r for r in manifest.retired if now - float(r["at"]) < grace]
+        referenced.update(r["path"] for r in keep)
         for table in TABLES:
             folder = self.root / table
             if not folder.is_dir():
@@ -201,14 +216,24 @@ class Transaction:
                 relpath = f"{table}/{path.name}"
                 os.replace(path, root / relpath)
                 tables.setdefault(table, []).append({"path": relpath, **meta})
-        manifest = Manifest(version=self.base.version + 1, tables=tables)
+        now, grace = time.time(), self.store.settings.store_retire_seconds
+        retired = [r for r in self.base.retired if now - float(r["at"]) < grace]
+        retired += [{"path": p, "at": now} for removed in self._removed.values() for p in removed]
+        manifest = Manifest(version=self.base.version + 1, tables=tables, retired=retired)
         _fsync_dir_entries(root, self._added)
         _atomic_write(self.store.manifest_path, manifest.to_json())
-        for removed in self._removed.values():
-            for relpath in removed:
-                (root / relpath).unlink(missing_ok=True)
         log.debug("store version %d committed", manifest.version)
         return manifest
+
+
+def _present_columns(entries: list[dict[str, Any]]) -> set[str] | None:
+    """Columns some call file holds (None: a file does not say, so assume all)."""
+    present: set[str] = set()
+    for entry in entries:
+        if "columns" not in entry:
+            return None
+        present.update(entry["columns"])
+    return present
 
 
 def open_analytic_store(url: str, settings: Settings) -> AnalyticStore:
