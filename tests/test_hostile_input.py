@@ -295,3 +295,17 @@ def test_missing_file_and_unknown_format(tmp_path: Path, store: AnalyticStore,
     odd = write(tmp_path, "x", "calls.dat")
     with pytest.raises(SourceFileError, match="declare file.format"):
         ingest_with(store, settings, mapping(file={"format": "auto"}), odd)
+
+
+def test_placeholders_in_text_fields(tmp_path: Path, store: AnalyticStore,
+                                     settings: Settings) -> None:
+    lines = [HEADER, good_row(1).replace("101 N MAIN ST", "UNKNOWN"),
+             good_row(2).replace("THEFT", "UNK"), good_row(3)]
+    m = mapping(placeholders={"location": {"values": ["unknown"]},
+                              "initial_call_type": {"values": ["UNK"]}})
+    s = ingest_with(store, settings, m, write(tmp_path, "\n".join(lines) + "\n"))
+    assert s.reconciles and s.inserted == 2 and s.reasons == {"no_call_type": 1}
+    assert rows(store, "SELECT location, dq_flags FROM calls WHERE source_record_id = '1'") == \
+        [(None, ["location:placeholder"])]
+    assert one(store, "SELECT original FROM call_quality WHERE field = 'location'") == "UNKNOWN"
+    assert one(store, "SELECT detail FROM quarantine") == "initial_call_type:placeholder"

@@ -175,4 +175,7 @@ def calls_view_sql(present: set[str] | None, scan: str) -> str:
         f"{DERIVED_FIELDS[f.name]} AS {f.name}" if f.name in DERIVED_FIELDS else f.name
         for f in CALL_FIELDS
     )
-    return f"SELECT {outer} FROM (SELECT {inner} FROM {scan})"
+    # files written by the mapping pass also hold the rows it did not store (quarantined or
+    # repeated, with a _route): they are never calls
+    where = " WHERE _route IS NULL" if present is None or "_route" in present else ""
+    return f"SELECT {outer} FROM (SELECT {inner} FROM {scan}{where})"

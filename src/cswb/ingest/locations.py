@@ -7,8 +7,8 @@ regular expression with capture groups runs per row.
 from __future__ import annotations
 
 UNIT_WORDS = r"APT|APARTMENT|UNIT|STE|SUITE|RM|ROOM|LOT|TRLR|FL|FLOOR"
-_UNIT_GUARD = rf"\s({UNIT_WORDS})\b|#"
-_UNIT = rf"\s+({UNIT_WORDS})\.?\s*#?\s*[A-Z0-9-]+\b|\s*#\s*[A-Z0-9-]+\b"
+_UNIT_GUARD = rf"[\s,]({UNIT_WORDS})\b|#"
+_UNIT = rf"[\s,]+({UNIT_WORDS})\.?\s*#?\s*[A-Z0-9-]+\b|[\s,]*#\s*[A-Z0-9-]+\b"
 """Unit designators, removed from every address: they point at one dwelling."""
 
 _BLOCK = r"^[0-9]*X+ "
@@ -20,14 +20,15 @@ def _lit(text: str) -> str:
 
 
 def clean_location_sql(expr: str, strip: list[str]) -> str:
-    """SQL: upper-cased, ``strip`` patterns and unit numbers removed, spaces collapsed."""
+    """SQL: upper-cased, ``strip`` patterns and unit numbers removed, spaces collapsed,
+    stray separators trimmed (``2522 N 48TH ST, APT 6`` becomes ``2522 N 48TH ST``)."""
     cleaned = f"upper(trim({expr}))"
     for pattern in strip:
         cleaned = f"regexp_replace({cleaned}, {_lit('(?i)' + pattern)}, '', 'g')"
     return (
         f"nullif(trim(regexp_replace(CASE WHEN regexp_matches({cleaned}, {_lit(_UNIT_GUARD)}) "
         f"THEN regexp_replace({cleaned}, {_lit(_UNIT)}, '', 'g') ELSE {cleaned} END, "
-        f"'\\s\\s+', ' ', 'g')), '')"
+        f"'\\s\\s+', ' ', 'g'), ' ,;'), '')"
     )
 
 

@@ -130,7 +130,7 @@ class _BatchRun:
         self.con, self.tx, self.m, self.settings = con, tx, mapping, settings
         self.source, self.summary, self.progress = source, summary, progress
         self.started_at = datetime.now(UTC)
-        self.out = tx.staging / "main"
+        self.main = tx.staged_path("calls")
 
     def execute(self, hasher: threading.Thread) -> None:
         landing = open_landing(self.source, self.m.file, self.settings.ingest_max_line_bytes,
@@ -208,16 +208,19 @@ class _BatchRun:
         query = sql.query(source, "resolve_ids" if has_resolve else None,
                           CODE_DIM if sql.code_keys() else None,
                           LOCATION_DIM if sql.has_location() else None)
+        # One file, in file order: stored rows have no _route; the few quarantined and
+        # repeated rows stay in it too (the calls view skips them) and are copied out below.
         with watch_query(self.con, self.progress):
-            _run(self.con, f"COPY ({query}) TO '{self.out}' "
-                           f"({_PARQUET}, PARTITION_BY (_route), WRITE_PARTITION_COLUMNS false)")
+            _run(self.con, f"COPY ({query}) TO {lit(str(self.main))} ({_PARQUET})")
         if landing.rejects(self.con) != rejects:
             raise SourceFileError(
                 "the file read differently on the second pass (was it changed while being "
                 "ingested?); nothing was stored"
             )
-        self.summary.rows_read = self._count("stored") + self._count("quarantine") \
-            + self._count("resolve") + len(rejects)
+        self.routes = {route or "stored": int(n) for route, n in run(
+            self.con, f"SELECT _route, count(*) FROM read_parquet({lit(str(self.main))}) "
+                      "GROUP BY 1")}
+        self.summary.rows_read = sum(self.routes.values()) + len(rejects)
 
     def _columns(self) -> list[str]:
         """The canonical columns this batch's call files hold."""
@@ -227,30 +230,19 @@ class _BatchRun:
         """Stored columns whose change between two exports is an upstream change."""
         return [c for c in self._columns() if c in CONTENT_FIELDS]
 
-    def _partition_files(self, route: str) -> list[Path]:
-        return sorted((self.out / f"_route={route}").glob("*.parquet"))
-
-    def _partition(self, route: str) -> str | None:
-        """SQL list literal of a partition's files, or None when the partition is empty."""
-        files = self._partition_files(route)
-        return _listing(files) if files else None
-
-    def _count(self, route: str) -> int:
-        files = self._partition(route)
-        if files is None:
-            return 0
-        return int(scalar(self.con, f"SELECT count(*) FROM read_parquet({files})"))
+    def _routed(self, route: str) -> str | None:
+        """SQL of the main file's rows sent to ``route`` (None when there are none)."""
+        if not self.routes.get(route):
+            return None
+        return f"(SELECT * FROM read_parquet({lit(str(self.main))}) WHERE _route = {lit(route)})"
 
     # -- pass 3: resolve -----------------------------------------------------------------
 
     def _resolve(self) -> None:
-        self.summary.inserted = self._count("stored")
-        for part in self._partition_files("stored"):
-            target = self.tx.staged_path("calls")
-            part.rename(target)
-            self.tx.add("calls", target, source=self.m.name, batch_id=self.summary.batch_id,
-                        rows=self.summary.inserted, columns=self._columns())
-        resolve = self._partition("resolve")
+        self.summary.inserted = self.routes.get("stored", 0)
+        self.tx.add("calls", self.main, source=self.m.name, batch_id=self.summary.batch_id,
+                    rows=self.summary.inserted, columns=[*self._columns(), "_route"])
+        resolve = self._routed("resolve")
         if resolve is None:
             return
         self.progress.phase("resolving repeated records")
@@ -260,7 +252,7 @@ class _BatchRun:
                    hash({', '.join(self._compared())}) AS _sig,
                    row_number() OVER w AS _rank,
                    first_value(hash({', '.join(self._compared())})) OVER w AS _last_sig
-            FROM read_parquet({resolve})
+            FROM {resolve}
             WINDOW w AS (PARTITION BY source_record_id ORDER BY source_row DESC)
         """)
         counts = dict(run(self.con, """
@@ -339,12 +331,12 @@ class _BatchRun:
     def _write_quarantine(self, rejects: list[Reject]) -> None:
         self.progress.phase("writing quarantine and quality flags")
         parts = []
-        quarantine = self._partition("quarantine")
+        quarantine = self._routed("quarantine")
         if quarantine:
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
                 AS batch_id, source_row, _reason AS reason,
                 array_to_string(dq_flags, '; ') AS detail, _raw AS record, _text AS raw_text
-                FROM read_parquet({quarantine})""")
+                FROM {quarantine}""")
         if scalar(self.con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ranked'"):
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
                 AS batch_id, source_row, {lit(QuarantineReason.CONFLICTING_DUPLICATE)} AS reason,
@@ -361,8 +353,8 @@ class _BatchRun:
             return
         path = self.tx.staged_path("quarantine")
         _run(self.con, f"COPY ({' UNION ALL '.join(parts)}) TO '{path}' ({_PARQUET})")
-        reasons = run(self.con, 
-            f"SELECT reason, count(*) FROM read_parquet({lit(str(path))}) GROUP BY 1")
+        reasons = run(self.con,
+                      f"SELECT reason, count(*) FROM read_parquet({lit(str(path))}) GROUP BY 1")
         self.summary.reasons = {r: int(n) for r, n in reasons}
         self.summary.quarantined = sum(self.summary.reasons.values())
         self.tx.add("quarantine", path, source=self.m.name, batch_id=self.summary.batch_id)
@@ -378,8 +370,10 @@ class _BatchRun:
                          source_row, split_part(flag, ':', 1) AS field,
                          split_part(flag, ':', 2) AS problem,
                          _dq_orig[split_part(flag, ':', 1)] AS original
-                  FROM (SELECT *, unnest(dq_flags) AS flag FROM read_parquet({listing})
-                        WHERE dq_flags IS NOT NULL AND batch_id = {lit(self.summary.batch_id)}))
+                  FROM (SELECT *, unnest(dq_flags) AS flag
+                        FROM read_parquet({listing}, union_by_name = true)
+                        WHERE dq_flags IS NOT NULL AND _route IS NULL
+                          AND batch_id = {lit(self.summary.batch_id)}))
             TO '{path}' ({_PARQUET})""")
         rows = run(self.con, f"""SELECT field || ':' || problem, count(*),
             count(DISTINCT call_id) FROM read_parquet({lit(str(path))}) GROUP BY 1""")

@@ -14,8 +14,8 @@ depends on each row (timestamps, coordinates, ids) runs in the main query, whose
 ``c``  one problem code per field, the flags string, the quarantine reason;
 ``d``  the canonical columns.
 
-Rows are never dropped here: every row leaves with a ``_route`` (``stored``, ``quarantine``, or
-``resolve`` when its id repeats or is already stored); rows that are not stored carry ``_raw``,
+Rows are never dropped here: a row to store leaves with a null ``_route``; others with
+``quarantine``, or ``resolve`` when its id repeats or is already stored, and carry ``_raw``,
 their source columns (less identifying ones, location generalised) as a map.
 """
 
@@ -147,7 +147,13 @@ class CallSql:
             spec = self.m.timestamps.get(name)
             cols.append(f"{self._time_text(spec) if spec else 'NULL::VARCHAR'} AS {name}__raw")
         for name in RAW_TEXT_FIELDS:
-            cols.append(f"{self._field_text(name) or 'NULL::VARCHAR'} AS {name}__raw")
+            text = self._field_text(name)
+            ph = self._placeholder(name, text) if text else None
+            if ph:  # a declared "not recorded" value: the field is null, the row flagged
+                cols.append(f"CASE WHEN {ph} THEN NULL ELSE {text} END AS {name}__raw")
+                cols.append(f"CASE WHEN {ph} THEN {text} END AS {name}__placeholder")
+            else:
+                cols.append(f"{text or 'NULL::VARCHAR'} AS {name}__raw")
         for name, vmap in self.m.value_maps.items():
             if vmap.source and vmap.source not in RAW_TEXT_FIELDS:
                 cols.append(f"{self.text(vmap.source)} AS __map_{name}")
@@ -313,6 +319,16 @@ class CallSql:
             if flag:
                 out[name] = (f"CASE WHEN {flag} THEN {lit(Problem.UNMAPPED_VALUE)} END",
                              self._map_source(name))
+        for name in RAW_TEXT_FIELDS:
+            text = self._field_text(name)
+            if text and self._placeholder(name, text):
+                original = f"{name}__placeholder"
+                code = f"CASE WHEN {original} IS NOT NULL THEN {lit(Problem.PLACEHOLDER)} END"
+                previous = out.get(name)
+                if previous:  # e.g. a coordinate: keep its own checks too
+                    code = f"coalesce({code}, {previous[0]})"
+                    original = f"coalesce({original}, {previous[1]})"
+                out[name] = (code, original)
         for name in (*_STORED_TEXT, "location"):
             if self.m.column_spec(name) is None:
                 continue
@@ -320,7 +336,11 @@ class CallSql:
             limit = FIELD_BY_NAME[name].max_chars
             code = (f"CASE WHEN strlen({value}) > {limit} AND length({value}) > {limit} "
                     f"THEN {lit(Problem.TRUNCATED)} END")
-            out.setdefault(name, (code, value))
+            if name in out:
+                out[name] = (f"coalesce({out[name][0]}, {code})",
+                             f"coalesce({out[name][1]}, {value})")
+            else:
+                out[name] = (code, value)
         return out
 
     def _unmapped(self, name: str) -> str | None:
@@ -457,7 +477,7 @@ c AS (SELECT *, {self._flags_sql()} AS _flags, {self.reason_sql()} AS _reason,
 SELECT {stored},
        {self._originals_sql()} AS _dq_orig, _reason, _text,
        CASE WHEN _reason IS NOT NULL THEN 'quarantine' WHEN _resolve THEN 'resolve'
-            ELSE 'stored' END AS _route,
+            END AS _route,
        CASE WHEN _reason IS NOT NULL OR _resolve THEN {self.raw_map()} END AS _raw
 FROM c
 """
