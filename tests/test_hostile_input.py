@@ -70,7 +70,8 @@ def test_latin1_is_sniffed_and_decoded(tmp_path: Path, store: AnalyticStore,
 def test_latin1_bytes_in_a_declared_utf8_file_are_quarantined(
         tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
     text = (HEADER + "\n" + body(3) + "\n").encode() + \
-        "4,2021-06-02 10:00:00,,VÉHICULE,1 RUE,,,\n".encode("latin-1") + (good_row(5) + "\n").encode()
+        "4,2021-06-02 10:00:00,,VÉHICULE,1 RUE,,,\n".encode("latin-1") + \
+        (good_row(5) + "\n").encode()
     s = ingest_with(store, settings, mapping(), write(tmp_path, text))
     assert s.reconciles and s.rows_read == 5 and s.inserted == 4
     assert s.reasons == {"invalid_encoding": 1}
@@ -210,9 +211,9 @@ def test_excel_with_several_sheets(tmp_path: Path, store: AnalyticStore,
         data.append(good_row(i).split(","))
     path = tmp_path / "calls.xlsx"
     book.save(path)
-    with pytest.raises(SourceFileError, match="2 sheets .*'Notes', 'Calls'"):
+    with pytest.raises(SourceFileError, match=r"2 sheets .*'Notes', 'Calls'"):
         ingest_with(store, settings, mapping(file={"format": "auto", "encoding": "auto"}), path)
-    with pytest.raises(SourceFileError, match="no sheet 'Data'"):
+    with pytest.raises(SourceFileError, match=r"no sheet 'Data'"):
         ingest_with(store, settings, mapping(file={"format": "excel", "sheet": "Data"}), path)
     s = ingest_with(store, settings, mapping(file={"format": "excel", "sheet": "Calls"}), path)
     assert s.reconciles and s.inserted == 3
@@ -293,7 +294,7 @@ def test_missing_file_and_unknown_format(tmp_path: Path, store: AnalyticStore,
     with pytest.raises(SourceFileError, match="does not exist"):
         ingest_with(store, settings, mapping(), tmp_path / "nope.csv")
     odd = write(tmp_path, "x", "calls.dat")
-    with pytest.raises(SourceFileError, match="declare file.format"):
+    with pytest.raises(SourceFileError, match=r"declare file\.format"):
         ingest_with(store, settings, mapping(file={"format": "auto"}), odd)
 
 

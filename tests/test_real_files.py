@@ -92,8 +92,8 @@ def test_seattle_beat_c3(shared_data: Path, store: AnalyticStore, settings: Sett
 
 def test_seattle_mad_beach_is_date_only(shared_data: Path, store: AnalyticStore,
                                         settings: Settings) -> None:
-    s = ingest_builtin(store, settings, "seattle_mad_beach",
-                       shared_data / "calls/seattle_beat_c3/potential_mad_beach_calls_2010-2023.csv")
+    path = shared_data / "calls/seattle_beat_c3/potential_mad_beach_calls_2010-2023.csv"
+    s = ingest_builtin(store, settings, "seattle_mad_beach", path)
     assert s.reconciles and s.inserted == 2_706 and s.flagged == 0
     c = call(store, "seattle_mad_beach", "2024000130659")
     assert c["received_precision"] == "day" and c["local_hour"] is None
@@ -128,7 +128,8 @@ def test_seattle_2015_duplicates_and_fall_back(shared_data: Path, store: Analyti
 
 
 def test_stlouis(shared_data: Path, store: AnalyticStore, settings: Settings) -> None:
-    s = ingest_builtin(store, settings, "stlouis_2021", shared_data / "calls/stlouis_2021/cfsraw.csv")
+    path = shared_data / "calls/stlouis_2021/cfsraw.csv"
+    s = ingest_builtin(store, settings, "stlouis_2021", path)
     assert s.reconciles and s.inserted == 56
     c = call(store, "stlouis_2021", "P2007280856")
     assert c["received_at"] == datetime(2021, 1, 29, 2, 24, 14, tzinfo=UTC)  # CST, UTC-6

@@ -16,7 +16,7 @@ __all__ = ["create_app"]
 
 def __getattr__(name: str) -> Any:
     if name == "create_app":
-        from cswb.api.app import create_app  # noqa: PLC0415 - lazy on purpose
+        from cswb.api.app import create_app
 
         return create_app
     raise AttributeError(f"module 'cswb.api' has no attribute {name!r}")

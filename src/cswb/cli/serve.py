@@ -180,9 +180,9 @@ def server_url(host: str, port: int) -> str:
 
 def run_server(settings: Settings, host: str, port: int) -> None:
     """Serve the app in the foreground until interrupted."""
-    import uvicorn  # noqa: PLC0415 - only the serving commands need it
+    import uvicorn
 
-    from cswb.api import create_app  # noqa: PLC0415 - keeps `cswb --help` fast
+    from cswb.api import create_app
 
     app = create_app(settings)
     url = server_url(host, port)

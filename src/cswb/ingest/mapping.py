@@ -275,7 +275,8 @@ class Mapping(_Model):
                 targets.append(vmap.default)
             bad = sorted({str(t) for t in targets if t not in allowed[name]})
             if bad:
-                raise ValueError(f"value_maps.{name}: {bad} not in {sorted(map(str, allowed[name]))}")
+                known = sorted(map(str, allowed[name]))
+                raise ValueError(f"value_maps.{name}: {bad} not in {known}")
 
     def column_spec(self, field: str) -> ColumnSpec | None:
         """The source column(s) of a canonical text field, if the mapping fills it."""

@@ -104,7 +104,8 @@ def ingest_file(path: Path, mapping: Mapping, store: AnalyticStore, settings: Se
             con = store.engine(writer=True)
             try:
                 store.create_views(con, tx.base)
-                run = _BatchRun(con, tx, mapping, settings, source, summary, progress)
+                run = _BatchRun(con, tx, mapping, settings=settings, source=source,
+                                summary=summary, progress=progress)
                 run.execute(hasher)
             finally:
                 con.close()
@@ -124,7 +125,7 @@ def _new_batch_id() -> str:
 class _BatchRun:
     """The passes of one batch, sharing a DuckDB connection and a store transaction."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, tx: Transaction, mapping: Mapping,
+    def __init__(self, con: duckdb.DuckDBPyConnection, tx: Transaction, mapping: Mapping, *,
                  settings: Settings, source: SourceFile, summary: BatchSummary,
                  progress: Progress) -> None:
         self.con, self.tx, self.m, self.settings = con, tx, mapping, settings
@@ -302,7 +303,7 @@ class _BatchRun:
             if entry.get("source") != self.m.name:
                 continue
             path = self.tx.store.root / entry["path"]
-            hit = scalar(self.con, 
+            hit = scalar(self.con,
                 f"SELECT count(*) FROM read_parquet({lit(str(path))}) WHERE source_record_id IN "
                 "(SELECT source_record_id FROM updated_ids)")
             if not hit:

@@ -150,8 +150,9 @@ class CsvLanding:
     def __init__(self, path: Path, spec: FileSpec, max_line_bytes: int, workdir: Path) -> None:
         self.spec = spec
         self.max_line_bytes = max_line_bytes
-        dialect = sniff(_sample_path(path, workdir), spec.encoding, spec.delimiter, spec.quote,
-                        spec.header, spec.column_names)
+        dialect = sniff(_sample_path(path, workdir), encoding=spec.encoding,
+                        delimiter=spec.delimiter, quote=spec.quote, header=spec.header,
+                        column_names=spec.column_names)
         self.encoding = dialect.encoding
         self.delimiter = dialect.delimiter
         self.columns = dialect.header
@@ -165,7 +166,7 @@ class CsvLanding:
         encoding = NATIVE_ENCODINGS.get(self.encoding, "utf-8")
         quote = self.spec.quote
         options = [
-            f"columns = {columns}", "auto_detect = false", f"header = {str(self.spec.header)}",
+            f"columns = {columns}", "auto_detect = false", f"header = {self.spec.header!s}",
             f"delim = {_lit(self.delimiter)}", f"quote = {_lit(quote)}", f"escape = {_lit(quote)}",
             f"encoding = {_lit(encoding)}", f"max_line_size = {self.max_line_bytes}",
             f"buffer_size = {max(32 * 1024 * 1024, 2 * self.max_line_bytes)}",
@@ -196,7 +197,8 @@ class CsvLanding:
             return []
         offset = 1 if self.spec.header else 0
         return [
-            Reject(int(line) - offset, _REJECT_REASONS.get(etype, QuarantineReason.MALFORMED_RECORD),
+            Reject(int(line) - offset,
+                   _REJECT_REASONS.get(etype, QuarantineReason.MALFORMED_RECORD),
                    _detail(message), text or "")
             for line, etype, message, text in rows
         ]
@@ -310,6 +312,11 @@ def read_excel_rows(path: Path, sheet: str | None) -> list[list[Any]]:
     return list(workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False))
 
 
+_CELL_FORMATS: tuple[tuple[type, str], ...] = (
+    (datetime, "%Y-%m-%d %H:%M:%S"), (date, "%Y-%m-%d 00:00:00"), (time, "%H:%M:%S"),
+)
+
+
 def _cell_text(value: Any) -> str | None:
     """One cell as text: integral floats without '.0', dates as 'YYYY-MM-DD HH:MM:SS'."""
     if value is None or value == "":
@@ -318,12 +325,9 @@ def _cell_text(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, date):
-        return value.strftime("%Y-%m-%d 00:00:00")
-    if isinstance(value, time):
-        return value.strftime("%H:%M:%S")
+    for kind, fmt in _CELL_FORMATS:  # datetime before date: a datetime is a date
+        if isinstance(value, kind):
+            return str(value.strftime(fmt))
     return str(value)
 
 

@@ -108,7 +108,7 @@ def unique_names(raw: list[str]) -> list[str]:
     return names
 
 
-def sniff(path: Path, encoding: str = "auto", delimiter: str = "auto",
+def sniff(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
           quote: str = '"', header: bool = True,
           column_names: list[str] | None = None) -> Dialect:
     """Encoding, delimiter and header of a delimited text file."""

@@ -294,8 +294,21 @@ class CallSql:
     # -- data quality and quarantine ----------------------------------------------------------
 
     def _problems(self) -> dict[str, tuple[str, str]]:
-        """Per checked field: (SQL of its problem code or NULL, SQL of its original value)."""
+        """Per checked field: (SQL of its problem code(s) or NULL, SQL of its original value)."""
         out: dict[str, tuple[str, str]] = {}
+        checks = (*self._time_checks(), *self._coordinate_checks(), *self._map_checks(),
+                  *self._placeholder_checks(), *self._length_checks())
+        for field, code, original in checks:
+            if field in out:  # several checks on one field: the first that fires
+                earlier_code, earlier_original = out[field]
+                out[field] = (f"coalesce({earlier_code}, {code})",
+                              f"coalesce({earlier_original}, {original})")
+            else:
+                out[field] = (code, original)
+        return out
+
+    def _time_checks(self) -> list[tuple[str, str, str]]:
+        checks = []
         for name in self.m.timestamps:
             raw = f"{name}__raw"
             code = (f"CASE WHEN {name}__ph THEN {lit(Problem.PLACEHOLDER)} "
@@ -305,30 +318,39 @@ class CallSql:
                     # a time can be both ambiguous (or skipped) and out of order
                     f"ELSE nullif(concat_ws(',{name}:', {name}__dst, CASE WHEN {name}__order "
                     f"THEN {lit(Problem.OUT_OF_ORDER)} END), '') END")
-            out[name] = (code, raw)
-        if self.m.column_spec("latitude") and self.m.column_spec("longitude"):
-            for name in ("latitude", "longitude"):
-                raw, num = f"{name}__raw", f"{name}__num"
-                code = (f"CASE WHEN {raw} IS NOT NULL AND {num} IS NULL "
-                        f"THEN {lit(Problem.UNPARSEABLE)} "
-                        f"WHEN latitude__num IS NOT NULL AND longitude__num IS NOT NULL "
-                        f"AND NOT _coords_ok THEN {lit(Problem.OUT_OF_BOUNDS)} END")
-                out[name] = (code, f"coalesce(CAST(round({num}, 3) AS VARCHAR), {raw})")
-        for name in _MAP_RAW:
-            flag = self._unmapped(name)
-            if flag:
-                out[name] = (f"CASE WHEN {flag} THEN {lit(Problem.UNMAPPED_VALUE)} END",
-                             self._map_source(name))
+            checks.append((name, code, raw))
+        return checks
+
+    def _coordinate_checks(self) -> list[tuple[str, str, str]]:
+        if not (self.m.column_spec("latitude") and self.m.column_spec("longitude")):
+            return []
+        checks = []
+        for name in ("latitude", "longitude"):
+            raw, num = f"{name}__raw", f"{name}__num"
+            code = (f"CASE WHEN {raw} IS NOT NULL AND {num} IS NULL "
+                    f"THEN {lit(Problem.UNPARSEABLE)} "
+                    f"WHEN latitude__num IS NOT NULL AND longitude__num IS NOT NULL "
+                    f"AND NOT _coords_ok THEN {lit(Problem.OUT_OF_BOUNDS)} END")
+            checks.append((name, code, f"coalesce(CAST(round({num}, 3) AS VARCHAR), {raw})"))
+        return checks
+
+    def _map_checks(self) -> list[tuple[str, str, str]]:
+        return [(name, f"CASE WHEN {flag} THEN {lit(Problem.UNMAPPED_VALUE)} END",
+                 self._map_source(name))
+                for name in _MAP_RAW if (flag := self._unmapped(name))]
+
+    def _placeholder_checks(self) -> list[tuple[str, str, str]]:
+        checks = []
         for name in RAW_TEXT_FIELDS:
             text = self._field_text(name)
             if text and self._placeholder(name, text):
                 original = f"{name}__placeholder"
                 code = f"CASE WHEN {original} IS NOT NULL THEN {lit(Problem.PLACEHOLDER)} END"
-                previous = out.get(name)
-                if previous:  # e.g. a coordinate: keep its own checks too
-                    code = f"coalesce({code}, {previous[0]})"
-                    original = f"coalesce({original}, {previous[1]})"
-                out[name] = (code, original)
+                checks.append((name, code, original))
+        return checks
+
+    def _length_checks(self) -> list[tuple[str, str, str]]:
+        checks = []
         for name in (*_STORED_TEXT, "location"):
             if self.m.column_spec(name) is None:
                 continue
@@ -336,12 +358,8 @@ class CallSql:
             limit = FIELD_BY_NAME[name].max_chars
             code = (f"CASE WHEN strlen({value}) > {limit} AND length({value}) > {limit} "
                     f"THEN {lit(Problem.TRUNCATED)} END")
-            if name in out:
-                out[name] = (f"coalesce({out[name][0]}, {code})",
-                             f"coalesce({out[name][1]}, {value})")
-            else:
-                out[name] = (code, value)
-        return out
+            checks.append((name, code, value))
+        return checks
 
     def _unmapped(self, name: str) -> str | None:
         """Condition flagging a raw value the value map does not know (None: never flagged)."""
@@ -425,33 +443,46 @@ class CallSql:
             "batch_id": lit(ctx.batch_id), "file_sha256": lit(ctx.file_sha256),
             "source_row": "_row",
         }
-        for name, spec in m.timestamps.items():
+        out.update(self._time_columns())
+        out.update(self._type_columns())
+        out.update(self._place_columns())
+        if m.attributes:
+            keys = ", ".join(lit(a) for a in m.attributes)
+            values = ", ".join(self.text(a) for a in m.attributes)
+            out["attributes"] = f"MAP([{keys}], [{values}])"
+        out["dq_flags"] = "string_split(_flags, ',')"
+        return out
+
+    def _time_columns(self) -> dict[str, str]:
+        out = {}
+        for name, spec in self.m.timestamps.items():
             out[name] = f"{name}__ok"
             out[name.removesuffix("_at") + "_precision"] = (
                 f"CASE WHEN {name}__ok IS NOT NULL THEN "
                 f"{lit(spec.resolved_precision.value)} END")
-        out["time_zone"] = lit(m.time_zone)
+        out["time_zone"] = lit(self.m.time_zone)
         out["local_date"] = "CAST(_local AS DATE)"
         out["local_hour"] = "CASE WHEN _day_only THEN NULL ELSE CAST(hour(_local) AS TINYINT) END"
-        for name in _STORED_TEXT:
-            if m.column_spec(name):
-                out[name] = _truncated(name, f"{name}__raw")
+        return out
+
+    def _type_columns(self) -> dict[str, str]:
+        out = {name: _truncated(name, f"{name}__raw") for name in _STORED_TEXT
+               if self.m.column_spec(name)}
         out["call_type"] = _truncated("call_type", self._call_type_choice())
         if self._maps("priority"):
             out["priority"] = "CAST(_priority AS TINYINT)"
         for name in ("disposition_group", "origin"):
             if self._maps(name):
                 out[name] = f"_{name}"
+        return out
+
+    def _place_columns(self) -> dict[str, str]:
+        out = {}
         if self.has_location():
             out["location"] = _truncated("location", "_location")
-        if m.column_spec("latitude") and m.column_spec("longitude"):
+        if self.m.column_spec("latitude") and self.m.column_spec("longitude"):
             for name in ("latitude", "longitude"):
                 out[name] = f"CASE WHEN _coords_ok THEN round({name}__num, 3) END"
-        if m.attributes:
-            keys = ", ".join(lit(a) for a in m.attributes)
-            values = ", ".join(self.text(a) for a in m.attributes)
-            out["attributes"] = f"MAP([{keys}], [{values}])"
-        out["dq_flags"] = "string_split(_flags, ',')"
         return out
 
     def query(self, source: str, resolve_ids: str | None = None, code_dim: str | None = None,

@@ -1,4 +1,4 @@
-"""Storage backends: the analytic store (Parquet read with DuckDB) and, later, the operational store.
+"""Storage backends: the analytic store (Parquet read with DuckDB); the operational store later.
 
 Open the analytic store with :func:`open_analytic_store` from a URL; callers never construct a
 backend class themselves, so another engine (Apache Spark) can be added behind a new URL scheme.
