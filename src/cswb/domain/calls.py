@@ -159,17 +159,22 @@ DERIVED_FIELDS: dict[str, str] = {
 """Fields computed when the calls are read rather than stored (cheap, and never inconsistent)."""
 
 
-def calls_view_sql(present: set[str] | None, scan: str) -> str:
+def calls_view_sql(present: set[str] | None, scan: str, implicit_rows: bool = False) -> str:
     """SQL of the canonical record over stored call files (``scan``) holding ``present`` columns.
 
     Stored files hold only the columns their source can fill; the others read as typed NULLs,
-    and the derived fields are computed from the stored ones.
+    and the derived fields are computed from the stored ones. A file whose rows are numbered
+    implicitly (``implicit_rows``) gives each row's position as its source row.
     """
     stored = {
         f.name: (f"CAST({f.name} AS {f.sql_type})" if present is None or f.name in present
                  else f"CAST(NULL AS {f.sql_type})")
         for f in CALL_FIELDS if f.name not in DERIVED_FIELDS
     }
+    if implicit_rows:
+        position = "CAST(file_row_number + 1 AS BIGINT)"
+        explicit = present is None or "source_row" in present
+        stored["source_row"] = f"coalesce(source_row, {position})" if explicit else position
     inner = ", ".join(f"{expr} AS {name}" for name, expr in stored.items())
     outer = ", ".join(
         f"{DERIVED_FIELDS[f.name]} AS {f.name}" if f.name in DERIVED_FIELDS else f.name

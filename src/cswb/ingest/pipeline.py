@@ -132,6 +132,9 @@ class _BatchRun:
         self.source, self.summary, self.progress = source, summary, progress
         self.started_at = datetime.now(UTC)
         self.main = tx.staged_path("calls")
+        self.numbered = True
+        self.steps = (1, 0)
+        self.routes: dict[str, int] = {}
 
     def execute(self, hasher: threading.Thread) -> None:
         landing = open_landing(self.source, self.m.file, self.settings.ingest_max_line_bytes,
@@ -142,7 +145,11 @@ class _BatchRun:
         rejects = self._prepass(landing, CallSql(self.m, ctx))
         hasher.join()
         self.summary.file_sha256 = self.source.sha256
-        self.sql = CallSql(self.m, replace(ctx, file_sha256=self.source.sha256))
+        # CSV rows are not numbered while read (that would serialise the reader): a row's
+        # number is its position in the ordered output, plus the rejected rows before it.
+        self.numbered = landing.file_format != "csv"
+        self.sql = CallSql(self.m, replace(ctx, file_sha256=self.source.sha256,
+                                           numbered=self.numbered))
         self._map(landing, rejects)
         self._resolve()
         self._write_quarantine(rejects)
@@ -173,7 +180,7 @@ class _BatchRun:
         touch = " + ".join(f"coalesce(strlen({ident(c)}), 0)" for c in landing.columns) + " >= 0"
         with watch_query(self.con, self.progress):
             _run(self.con, f"CREATE OR REPLACE TEMP TABLE prepass AS "
-                           f"{sql.prepass_sql(landing.scan(), touch)}")
+                           f"{sql.prepass_sql(landing.scan(numbered=False), touch)}")
         stored = self._stored_filter()
         already = (f" OR _rid IN (SELECT source_record_id FROM calls WHERE {stored})"
                    if stored else "")
@@ -202,8 +209,11 @@ class _BatchRun:
         if rejects:
             table, width, total = step_table([r.row for r in rejects])
             self.con.register("row_steps", table)
-            row_expr, join = row_sql("row_steps", width, total, "_l._ord")
-        source = f"(SELECT {row_expr} AS _row, _l.* FROM {landing.scan()} _l {join})"
+            self.steps = (width, total)
+            if self.numbered:
+                row_expr, join = row_sql("row_steps", width, total, "_l._ord")
+        source = (f"(SELECT {row_expr} AS _row, _l.* FROM "
+                  f"{landing.scan(numbered=self.numbered)} _l {join})")
         has_resolve = scalar(self.con, "SELECT count(*) FROM resolve_ids") > 0
         sql = self.sql
         query = sql.query(source, "resolve_ids" if has_resolve else None,
@@ -218,31 +228,56 @@ class _BatchRun:
                 "the file read differently on the second pass (was it changed while being "
                 "ingested?); nothing was stored"
             )
+        if rejects and not self.numbered:
+            self._number_rows()
         self.routes = {route or "stored": int(n) for route, n in run(
             self.con, f"SELECT _route, count(*) FROM read_parquet({lit(str(self.main))}) "
                       "GROUP BY 1")}
         self.summary.rows_read = sum(self.routes.values()) + len(rejects)
 
     def _columns(self) -> list[str]:
-        """The canonical columns this batch's call files hold."""
-        return list(self.sql.output_columns())
+        """The canonical columns this batch's call files hold (with the source row)."""
+        return list(dict.fromkeys([*self.sql.output_columns(), "source_row"]))
 
     def _compared(self) -> list[str]:
         """Stored columns whose change between two exports is an upstream change."""
         return [c for c in self._columns() if c in CONTENT_FIELDS]
 
+    def _number_rows(self) -> None:
+        """Write the main file again with explicit source rows (only when rows were rejected)."""
+        width, total = self.steps
+        position = "(m.file_row_number + 1)"
+        expr, join = row_sql("row_steps", width, total, position)
+        numbered = self.tx.staged_path("calls", "-numbered")
+        _run(self.con, f"COPY (SELECT m.* EXCLUDE (file_row_number), {expr} AS source_row "
+                       f"FROM read_parquet({lit(str(self.main))}, file_row_number = true) m "
+                       f"{join}) TO {lit(str(numbered))} ({_PARQUET})")
+        self.main.unlink()
+        self.main = numbered
+        self.numbered = True
+
+    def _main_rows(self) -> str:
+        """SQL of every row of the main file, with its source row."""
+        path = lit(str(self.main))
+        if self.numbered:
+            return f"read_parquet({path})"
+        return (f"(SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS source_row "
+                f"FROM read_parquet({path}, file_row_number = true))")
+
     def _routed(self, route: str) -> str | None:
         """SQL of the main file's rows sent to ``route`` (None when there are none)."""
         if not self.routes.get(route):
             return None
-        return f"(SELECT * FROM read_parquet({lit(str(self.main))}) WHERE _route = {lit(route)})"
+        return f"(SELECT * FROM {self._main_rows()} WHERE _route = {lit(route)})"
 
     # -- pass 3: resolve -----------------------------------------------------------------
 
     def _resolve(self) -> None:
         self.summary.inserted = self.routes.get("stored", 0)
+        columns = [c for c in self._columns() if self.numbered or c != "source_row"]
         self.tx.add("calls", self.main, source=self.m.name, batch_id=self.summary.batch_id,
-                    rows=self.summary.inserted, columns=[*self._columns(), "_route"])
+                    rows=self.summary.inserted, columns=[*columns, "_route"],
+                    implicit_rows=not self.numbered)
         resolve = self._routed("resolve")
         if resolve is None:
             return
@@ -309,11 +344,13 @@ class _BatchRun:
             if not hit:
                 continue
             new = self.tx.staged_path("calls", "-rewritten")
-            _run(self.con, f"COPY (SELECT * FROM read_parquet({lit(str(path))}) WHERE "
+            _run(self.con, f"COPY (SELECT * FROM {_with_rows(path, entry)} WHERE "
                            "source_record_id NOT IN (SELECT source_record_id FROM updated_ids)) "
                            f"TO '{new}' ({_PARQUET})")
             meta = {k: v for k, v in entry.items() if k != "path"}
             meta["rows"] = int(entry.get("rows", 0)) - int(hit)
+            meta["columns"] = list(dict.fromkeys([*meta.get("columns", []), "source_row"]))
+            meta["implicit_rows"] = False  # positions change: the rows are numbered now
             self.tx.remove("calls", entry["path"])
             self.tx.add("calls", new, **meta)
 
@@ -364,17 +401,17 @@ class _BatchRun:
         files = self.tx.added_files("calls", batch_id=self.summary.batch_id)
         if not files:
             return
-        listing = _listing(files)
+        flagged = " UNION ALL BY NAME ".join(
+            f"SELECT * FROM {_with_rows(f, meta)} WHERE dq_flags IS NOT NULL"
+            + (" AND _route IS NULL" if "_route" in meta.get("columns", []) else "")
+            for f, meta in files)
         path = self.tx.staged_path("call_quality")
         _run(self.con, f"""
             COPY (SELECT source || ':' || source_record_id AS call_id, source, batch_id,
                          source_row, split_part(flag, ':', 1) AS field,
                          split_part(flag, ':', 2) AS problem,
                          _dq_orig[split_part(flag, ':', 1)] AS original
-                  FROM (SELECT *, unnest(dq_flags) AS flag
-                        FROM read_parquet({listing}, union_by_name = true)
-                        WHERE dq_flags IS NOT NULL AND _route IS NULL
-                          AND batch_id = {lit(self.summary.batch_id)}))
+                  FROM (SELECT *, unnest(dq_flags) AS flag FROM ({flagged})))
             TO '{path}' ({_PARQUET})""")
         rows = run(self.con, f"""SELECT field || ':' || problem, count(*),
             count(DISTINCT call_id) FROM read_parquet({lit(str(path))}) GROUP BY 1""")
@@ -409,6 +446,14 @@ class _BatchRun:
                 f"batch {s.batch_id} does not reconcile (read {s.rows_read}, accounted "
                 f"{s.stored + s.unchanged + s.duplicate + s.quarantined}); nothing was stored"
             )
+
+
+def _with_rows(path: Path, meta: dict[str, object]) -> str:
+    """SQL reading one call file with its source rows (a position when they are implicit)."""
+    if meta.get("implicit_rows"):
+        return (f"(SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS source_row "
+                f"FROM read_parquet({lit(str(path))}, file_row_number = true))")
+    return f"read_parquet({lit(str(path))})"
 
 
 def _listing(paths: list[Path]) -> str:

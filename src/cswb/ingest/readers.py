@@ -69,8 +69,12 @@ class Landing(Protocol):
     encoding: str | None
     delimiter: str | None
 
-    def scan(self) -> str:
-        """SQL of a relation: ``_ord``, ``_fault``, ``_text`` and the file's columns."""
+    def scan(self, numbered: bool = True) -> str:
+        """SQL of a relation: ``_ord``, ``_fault``, ``_text`` and the file's columns.
+
+        ``numbered=False`` lets a reader skip numbering (``_ord`` may then be NULL) where that
+        costs parallelism; records still come in file order.
+        """
         ...
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
@@ -175,8 +179,11 @@ class CsvLanding:
         ]
         return f"read_csv({_lit(str(self.path))}, {', '.join(options)})"
 
-    def scan(self) -> str:
+    def scan(self, numbered: bool = True) -> str:
         cols = ", ".join(_ident(c) for c in self.columns)
+        if not numbered:  # WITH ORDINALITY would make DuckDB read the file on one thread
+            return (f"(SELECT NULL::BIGINT AS _ord, NULL::VARCHAR AS _fault, "
+                    f"NULL::VARCHAR AS _text, {cols} FROM {self._read_csv()})")
         return (f"(SELECT ordinality AS _ord, NULL::VARCHAR AS _fault, NULL::VARCHAR AS _text, "
                 f"{cols} FROM {self._read_csv()} WITH ORDINALITY)")
 
@@ -277,7 +284,7 @@ class ArrowLanding:
         landing = cls(columns, name)
         return landing
 
-    def scan(self) -> str:
+    def scan(self, numbered: bool = True) -> str:
         cols = ", ".join(f"c{i} AS {_ident(c)}" for i, c in enumerate(self.columns))
         return f"(SELECT _ord, _fault, _text, {cols} FROM {self.name})"
 
@@ -348,7 +355,7 @@ class ParquetLanding:
             raise SourceFileError(f"{path.name} is not a readable Parquet file: {exc}") from None
         self.columns = [row[0] for row in described]
 
-    def scan(self) -> str:
+    def scan(self, numbered: bool = True) -> str:
         cols = ", ".join(f"CAST({_ident(c)} AS VARCHAR) AS {_ident(c)}" for c in self.columns)
         return (f"(SELECT file_row_number + 1 AS _ord, NULL::VARCHAR AS _fault, "
                 f"NULL::VARCHAR AS _text, {cols} "
@@ -400,7 +407,7 @@ class JsonLinesLanding:
             f"rejects_table = 'rejects_{self._tag}', rejects_scan = 'rejects_scan_{self._tag}')"
         )
 
-    def scan(self) -> str:
+    def scan(self, numbered: bool = True) -> str:
         ok = self._IS_OBJECT
         cols = ", ".join(
             f"CASE WHEN {ok} THEN json_extract_string(line, {_lit(_json_path(key))}) END "

@@ -73,6 +73,8 @@ class Context:
     min_time: datetime
     max_time: datetime
     tz_table: str = "tz_days"
+    numbered: bool = True
+    """Whether rows carry their source row (``_row``); else it is their position in the output."""
 
 
 class CallSql:
@@ -441,8 +443,9 @@ class CallSql:
         out = {
             "source_record_id": "_rid", "source": lit(m.name), "agency": lit(m.agency),
             "batch_id": lit(ctx.batch_id), "file_sha256": lit(ctx.file_sha256),
-            "source_row": "_row",
         }
+        if ctx.numbered:
+            out["source_row"] = "_row"
         out.update(self._time_columns())
         out.update(self._type_columns())
         out.update(self._place_columns())

@@ -128,7 +128,11 @@ class AnalyticStore:
         listing = "[" + ", ".join(lit(p) for p in files) + "]"
         scan = f"read_parquet({listing}, union_by_name = true)"
         if table == "calls":
-            return calls_view_sql(_present_columns(manifest.files(table)), scan)
+            entries = manifest.files(table)
+            implicit = any(e.get("implicit_rows") for e in entries)
+            if implicit:
+                scan = f"read_parquet({listing}, union_by_name = true, file_row_number = true)"
+            return calls_view_sql(_present_columns(entries), scan, implicit)
         columns = ", ".join(name for name, _ in TABLES[table])
         return f"SELECT {columns} FROM {scan}"
 
@@ -194,9 +198,9 @@ class Transaction:
             raise StoreError(f"unknown table {table!r}")
         self._added.setdefault(table, []).append((path, meta))
 
-    def added_files(self, table: str, **meta: Any) -> list[Path]:
-        """Files added to ``table`` so far whose metadata matches ``meta``."""
-        return [path for path, m in self._added.get(table, [])
+    def added_files(self, table: str, **meta: Any) -> list[tuple[Path, dict[str, Any]]]:
+        """Files (and their metadata) added to ``table`` so far whose metadata matches ``meta``."""
+        return [(path, m) for path, m in self._added.get(table, [])
                 if all(m.get(k) == v for k, v in meta.items())]
 
     def remove(self, table: str, relpath: str) -> None:
