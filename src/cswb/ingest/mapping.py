@@ -211,8 +211,8 @@ class Mapping(_Model):
     timestamps: dict[str, TimeSpec]
     fields: dict[str, ColumnSpec | str] = Field(default_factory=dict)
     attributes: list[str] = Field(default_factory=list)
-    value_maps: dict[Literal["priority", "disposition_group", "origin"], ValueMap] = Field(
-        default_factory=dict
+    value_maps: dict[str, ValueMap] = Field(
+        default_factory=dict, description="priority, disposition_group and origin"
     )
     placeholders: dict[str, Placeholders] = Field(default_factory=dict)
     location: LocationSpec = Field(default_factory=LocationSpec)
@@ -269,6 +269,9 @@ class Mapping(_Model):
             "origin": {o.value for o in Origin},
             "priority": {1, 2, 3, 4},
         }
+        unknown = sorted(set(self.value_maps) - set(allowed))
+        if unknown:
+            raise ValueError(f"value_maps: unknown {unknown}; use {sorted(allowed)}")
         for name, vmap in self.value_maps.items():
             targets = [*vmap.values.values(), *(p.value for p in vmap.patterns)]
             if vmap.default is not None:
@@ -294,9 +297,9 @@ class Mapping(_Model):
         for spec in self.timestamps.values():
             cols.extend(spec.source_columns)
         for name in TEXT_FIELDS:
-            spec = self.column_spec(name)
-            if spec:
-                cols.extend(spec.source_columns)
+            column_spec = self.column_spec(name)
+            if column_spec:
+                cols.extend(column_spec.source_columns)
         cols.extend(self.attributes)
         cols.extend(v.source for v in self.value_maps.values() if v.source and v.source not in
                     TEXT_FIELDS)

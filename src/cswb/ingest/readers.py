@@ -157,8 +157,9 @@ class CsvLanding:
         dialect = sniff(_sample_path(path, workdir), encoding=spec.encoding,
                         delimiter=spec.delimiter, quote=spec.quote, header=spec.header,
                         column_names=spec.column_names)
-        self.encoding = dialect.encoding
-        self.delimiter = dialect.delimiter
+        self.dialect = dialect
+        self.encoding: str | None = dialect.encoding
+        self.delimiter: str | None = dialect.delimiter
         self.columns = dialect.header
         self.path = path
         if dialect.encoding not in NATIVE_ENCODINGS:
@@ -167,11 +168,12 @@ class CsvLanding:
 
     def _read_csv(self) -> str:
         columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in self.columns) + "}"
-        encoding = NATIVE_ENCODINGS.get(self.encoding, "utf-8")
+        encoding = NATIVE_ENCODINGS.get(self.dialect.encoding, "utf-8")
         quote = self.spec.quote
         options = [
             f"columns = {columns}", "auto_detect = false", f"header = {self.spec.header!s}",
-            f"delim = {_lit(self.delimiter)}", f"quote = {_lit(quote)}", f"escape = {_lit(quote)}",
+            f"delim = {_lit(self.dialect.delimiter)}", f"quote = {_lit(quote)}",
+            f"escape = {_lit(quote)}",
             f"encoding = {_lit(encoding)}", f"max_line_size = {self.max_line_bytes}",
             f"buffer_size = {max(32 * 1024 * 1024, 2 * self.max_line_bytes)}",
             "store_rejects = true", f"rejects_table = 'rejects_{self._tag}'",
@@ -319,11 +321,6 @@ def read_excel_rows(path: Path, sheet: str | None) -> list[list[Any]]:
     return list(workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False))
 
 
-_CELL_FORMATS: tuple[tuple[type, str], ...] = (
-    (datetime, "%Y-%m-%d %H:%M:%S"), (date, "%Y-%m-%d 00:00:00"), (time, "%H:%M:%S"),
-)
-
-
 def _cell_text(value: Any) -> str | None:
     """One cell as text: integral floats without '.0', dates as 'YYYY-MM-DD HH:MM:SS'."""
     if value is None or value == "":
@@ -332,10 +329,15 @@ def _cell_text(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
-    for kind, fmt in _CELL_FORMATS:  # datetime before date: a datetime is a date
-        if isinstance(value, kind):
-            return str(value.strftime(fmt))
+    if isinstance(value, datetime | date | time):
+        return value.strftime(_cell_format(value))
     return str(value)
+
+
+def _cell_format(value: datetime | date | time) -> str:
+    if isinstance(value, datetime):  # before date: a datetime is a date
+        return "%Y-%m-%d %H:%M:%S"
+    return "%Y-%m-%d 00:00:00" if isinstance(value, date) else "%H:%M:%S"
 
 
 class ParquetLanding:

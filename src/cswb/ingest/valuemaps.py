@@ -53,7 +53,7 @@ def _value_sql(value: str | int) -> str:
 
 def value_map_sql(field: str, expr: str, vmap: ValueMap | None) -> tuple[str, bool]:
     """SQL mapping ``expr``; and whether a non-null value can stay unmapped (to flag)."""
-    vmap = vmap or ValueMap()
+    vmap = vmap or ValueMap.model_validate({})
     whens: list[str] = []
     for raw, value in vmap.values.items():
         whens.append(f"WHEN upper(trim({expr})) = {_lit(raw.strip().upper())} "
