@@ -76,18 +76,14 @@ class FileSpec(_Model):
         return self
 
 
-class TimeSpec(_Model):
-    """A timestamp column (or a date and a time column) and the formats its values come in."""
+class _Sourced(_Model):
+    """A field read from one source column, or from several joined."""
 
     column: str | None = None
-    columns: list[str] | None = Field(
-        None, description="several columns joined with a space, e.g. [Call Date, Call Time]"
-    )
-    formats: list[str] = Field(min_length=1)
-    precision: Precision | None = None
+    columns: list[str] | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> TimeSpec:
+    def _one_source(self) -> _Sourced:
         if (self.column is None) == (not self.columns):
             raise ValueError("give either column or columns")
         return self
@@ -95,6 +91,13 @@ class TimeSpec(_Model):
     @property
     def source_columns(self) -> list[str]:
         return [self.column] if self.column is not None else list(self.columns or [])
+
+
+class TimeSpec(_Sourced):
+    """A timestamp column (or a date and a time column, joined with a space) and its formats."""
+
+    formats: list[str] = Field(min_length=1)
+    precision: Precision | None = None
 
     @property
     def resolved_precision(self) -> Precision:
@@ -104,22 +107,10 @@ class TimeSpec(_Model):
         return coarsest(format_precision(f) for f in self.formats)
 
 
-class ColumnSpec(_Model):
-    """A canonical field taken from one column, or from several joined."""
+class ColumnSpec(_Sourced):
+    """A canonical field taken from one column, or from several joined with ``join``."""
 
-    column: str | None = None
-    columns: list[str] | None = None
     join: str = " | "
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ColumnSpec:
-        if (self.column is None) == (not self.columns):
-            raise ValueError("give either column or columns")
-        return self
-
-    @property
-    def source_columns(self) -> list[str]:
-        return [self.column] if self.column is not None else list(self.columns or [])
 
 
 class PatternRule(_Model):

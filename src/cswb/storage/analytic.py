@@ -32,6 +32,7 @@ import duckdb
 
 from cswb.domain.calls import calls_view_sql
 from cswb.errors import StoreError
+from cswb.files import atomic_write, fsync_dir, fsync_file
 from cswb.logging import get_logger
 from cswb.settings import Settings
 from cswb.storage.sql import lit, run
@@ -216,7 +217,7 @@ class Transaction:
         for table, added in self._added.items():
             (root / table).mkdir(exist_ok=True)
             for path, meta in added:
-                _fsync_file(path)
+                fsync_file(path)
                 relpath = f"{table}/{path.name}"
                 os.replace(path, root / relpath)
                 tables.setdefault(table, []).append({"path": relpath, **meta})
@@ -225,7 +226,7 @@ class Transaction:
         retired += [{"path": p, "at": now} for removed in self._removed.values() for p in removed]
         manifest = Manifest(version=self.base.version + 1, tables=tables, retired=retired)
         _fsync_dir_entries(root, self._added)
-        _atomic_write(self.store.manifest_path, manifest.to_json())
+        atomic_write(self.store.manifest_path, manifest.to_json())
         log.debug("store version %d committed", manifest.version)
         return manifest
 
@@ -274,29 +275,6 @@ def _exclusive_lock(path: Path, timeout: float) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_dir_entries(root: Path, added: dict[str, Any]) -> None:
     for table in added:
-        _fsync_dir(root / table)
+        fsync_dir(root / table)

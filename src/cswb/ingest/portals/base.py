@@ -38,6 +38,7 @@ import httpx
 
 from cswb import __version__
 from cswb.errors import PortalError, SourceFileError
+from cswb.files import atomic_write
 from cswb.logging import get_logger
 
 log = get_logger("ingest.portals")
@@ -329,27 +330,12 @@ class Checkpoint:
 
     def save(self, path: Path) -> None:
         """Replace the checkpoint file atomically (write, fsync, rename, fsync the folder)."""
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(asdict(self), handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        atomic_write(path, json.dumps(asdict(self), indent=2) + "\n")
 
 
 def checkpoint_path(out: Path) -> Path:
     """Where the checkpoint of the download into ``out`` is kept."""
     return out.with_name(out.name + CHECKPOINT_SUFFIX)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- the download -----------------------------------------------------------------------------
