@@ -56,13 +56,17 @@ class DemoLoad:
         return self.batch is None
 
 
+HostOption = Annotated[str | None, typer.Option(
+    help="Address to listen on (default: settings.host).")]
+PortOption = Annotated[int | None, typer.Option(
+    min=1, max=65535, help="Port (default: settings.port).")]
+
+
 def serve(
     ctx: typer.Context,
     *,
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default: settings.host)."
-                                             )] = None,
-    port: Annotated[int | None, typer.Option(min=1, max=65535,
-                                             help="Port (default: settings.port).")] = None,
+    host: HostOption = None,
+    port: PortOption = None,
 ) -> None:
     """Serve the web pages and the REST API (/api/v1) over the analytic store."""
     settings = settings_of(ctx)
@@ -78,10 +82,8 @@ def demo(
                                         "even if the store already holds it.")] = False,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Load only; do not serve.")
                         ] = False,
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default: settings.host)."
-                                             )] = None,
-    port: Annotated[int | None, typer.Option(min=1, max=65535,
-                                             help="Port (default: settings.port).")] = None,
+    host: HostOption = None,
+    port: PortOption = None,
 ) -> None:
     """Build the synthetic demo city, load it into the store and serve it."""
     settings = settings_of(ctx)

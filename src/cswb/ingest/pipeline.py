@@ -456,11 +456,6 @@ def _with_rows(path: Path, meta: dict[str, object]) -> str:
     return f"read_parquet({lit(str(path))})"
 
 
-def _listing(paths: list[Path]) -> str:
-    """SQL list literal of file paths."""
-    return "[" + ", ".join(lit(str(p)) for p in paths) + "]"
-
-
 def _rejects_arrow(rejects: list[Reject]) -> pa.Table:
     return pa.table({
         "row": pa.array([r.row for r in rejects], pa.int64()),

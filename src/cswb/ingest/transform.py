@@ -30,7 +30,7 @@ from cswb.domain.quality import Problem, QuarantineReason
 from cswb.domain.vocab import TIMESTAMP_FIELDS, Precision
 from cswb.errors import MappingError
 from cswb.ingest.locations import clean_location_sql, generalise_sql
-from cswb.ingest.mapping import Mapping, TimeSpec, coarsest
+from cswb.ingest.mapping import TEXT_FIELDS, Mapping, TimeSpec, coarsest
 from cswb.ingest.timezones import join_sql, utc_sql, window_sql
 from cswb.ingest.valuemaps import value_map_sql
 
@@ -42,9 +42,8 @@ _GLOBAL_NULLS = ("NULL", "N/A", "NA", "NONE", "#N/A", "-")
 _NULL_TOKENS = "(?i)(" + "|".join(re.escape(v) for v in _GLOBAL_NULLS) + ")"
 _PREV = {"dispatched_at": ("received_at",), "arrived_at": ("received_at", "dispatched_at"),
          "cleared_at": ("received_at", "dispatched_at", "arrived_at")}
-RAW_TEXT_FIELDS = ("initial_call_type", "final_call_type", "priority_raw", "disposition_raw",
-                   "origin_raw", "latitude", "longitude", "district", "sector", "beat",
-                   "neighbourhood", "narrative", "location")
+RAW_TEXT_FIELDS = TEXT_FIELDS
+"""Canonical fields read from source columns as text (every one gets a ``__raw`` column)."""
 _MAP_RAW = {"priority": "priority_raw", "disposition_group": "disposition_raw",
             "origin": "origin_raw"}
 _STORED_TEXT = ("initial_call_type", "final_call_type", "priority_raw", "disposition_raw",
