@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         3600, ge=0, description="How long files replaced by a commit are kept for readers still "
         "scanning the previous version of the store."
     )
+    classify_at_ingest: bool = Field(
+        False, description="Classify each batch's new call types as it is ingested (off: leave "
+        "them for `cswb classify apply`)."
+    )
     catalogue_path: Path | None = Field(
         None, description="The OpenPoliceData source catalogue CSV read by `cswb sources`."
     )
