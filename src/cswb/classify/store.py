@@ -206,3 +206,37 @@ def _rewrite(con: duckdb.DuckDBPyConnection, tx: Transaction, current: pa.Table,
     for entry in tx.base.files("call_classes"):
         tx.remove("call_classes", entry["path"])
     write_classes(con, tx, kept, fresh, added)
+
+
+REVIEW_COLUMNS: tuple[str, ...] = (
+    "source", "call_type", "initial_call_type", "final_call_type", "disposition_raw",
+    "priority_raw", "category", "flags", "confidence", "decided_by", "unknown_reason", "calls",
+)
+"""Columns of the review list, in order."""
+
+
+def review_list(store: AnalyticStore, *, source: str | None = None, limit: int = 50,
+                include_all: bool = False) -> pa.Table:
+    """Call classes an analyst should look at, the most frequent first.
+
+    By default only classes the classifier marked for review (low confidence or unknown);
+    ``include_all`` lists every class. ``calls`` is how many stored calls each class covers.
+    """
+    where = ["true" if include_all else "k.review"]
+    if source is not None:
+        where.append(f"k.source = {lit(source)}")
+    con = store.connect()
+    try:
+        return con.sql(f"""
+            SELECT k.source, coalesce(k.final_call_type, k.initial_call_type) AS call_type,
+                   k.initial_call_type, k.final_call_type, k.disposition_raw, k.priority_raw,
+                   k.category, k.flags, k.confidence, k.decided_by, k.unknown_reason,
+                   n.calls
+            FROM call_classes k
+            JOIN (SELECT class_key, count(*) AS calls FROM calls GROUP BY class_key) n
+              USING (class_key)
+            WHERE {' AND '.join(where)}
+            ORDER BY n.calls DESC, k.source, call_type
+            LIMIT {int(limit)}""").to_arrow_table()
+    finally:
+        con.close()
