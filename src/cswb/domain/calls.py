@@ -221,7 +221,8 @@ def calls_view_sql(present: set[str] | None, scan: str, implicit_rows: bool = Fa
     # files written by the mapping pass also hold the rows it did not store (quarantined or
     # repeated, with a _route): they are never calls
     where = " WHERE _route IS NULL" if present is None or "_route" in present else ""
-    results = ", ".join(("class_key", *CLASS_RESULT_FIELDS))
+    results = ", ".join(("class_key", *CLASS_RESULT_FIELDS, "list_sort(list_distinct("
+                         "list_append(flags, 'officer_initiated'))) AS _flags_officer"))
     join = (f" LEFT JOIN (SELECT {results} FROM ({classes})) k ON c.class_key = k.class_key"
             if classes else "")
     return f"SELECT {outer} FROM (SELECT {inner} FROM {scan}{where}) c{join}"
@@ -233,9 +234,7 @@ def _class_field_sql(f: CallField, joined: bool) -> str:
         return f"c.{f.name}"
     if not joined:
         return f"CAST(NULL AS {f.sql_type}) AS {f.name}"
-    if f.name == "flags":
-        return ("CASE WHEN k.flags IS NULL AND c.origin IS DISTINCT FROM 'officer_initiated' "
-                "THEN NULL ELSE list_sort(list_distinct(list_concat(coalesce(k.flags, []), "
-                "CASE WHEN c.origin = 'officer_initiated' THEN ['officer_initiated'] "
-                "ELSE [] END))) END AS flags")
+    if f.name == "flags":  # per call, only a choice between two lists made per class
+        return ("CASE WHEN c.origin = 'officer_initiated' THEN k._flags_officer "
+                "ELSE k.flags END AS flags")
     return f"k.{f.name}"
