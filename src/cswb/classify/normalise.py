@@ -33,7 +33,7 @@ EXPANSIONS: dict[str, str] = {
     "chk": "check", "chks": "checks", "trbl": "trouble", "troubl": "trouble", "trb": "trouble",
     "pers": "person", "persn": "person", "prsn": "person", "juv": "juvenile",
     "juvs": "juveniles", "med": "medical", "inj": "injury", "injs": "injuries",
-    "pi": "personal injury", "pdo": "property damage only", "prop": "property",
+    "pi": "personal injury", "pdo": "noninjury", "ts": "traffic stop", "prop": "property",
     "dam": "damage", "damg": "damage", "dest": "destruction", "viols": "violations",
     "svc": "service", "svcs": "services", "srvc": "service", "pub": "public",
     "admn": "administrative", "adm": "administrative", "admin": "administrative",
