@@ -203,7 +203,7 @@ class Classifier:
         norm_source = pc.utf8_lower(pc.utf8_trim_whitespace(source.fill_null("")))
         norm_type = pc.utf8_lower(pc.utf8_trim_whitespace(column))
         keys = pa.array(list(self._overrides), type=pa.string())
-        for scope in (pc.scalar(""), norm_source):  # any-source overrides, then per source
+        for scope in (pa.scalar(""), norm_source):  # any-source overrides, then per source
             pair = pc.binary_join_element_wise(scope, norm_type, "\x1f")
             found = pc.index_in(pair, value_set=keys).fill_null(-1).to_numpy()
             for row in np.flatnonzero(found >= 0):

@@ -60,8 +60,8 @@ class TextModel:
 
     @property
     def label(self) -> str:
-        """``<name>@<version>`` as written in ``decided_by``."""
-        return f"{MODEL_NAME}@{self.version}"
+        """``model:<name>@<version>`` as written in ``decided_by``."""
+        return f"model:{MODEL_NAME}@{self.version}"
 
     def predict_proba(self, texts: Sequence[str], batch: int = 4096) -> np.ndarray:
         """Probability of each class for each normalised text (rows follow ``texts``)."""
