@@ -57,3 +57,10 @@ class NotFoundError(CswbError):
 
     code = "not_found"
     exit_code = 6
+
+
+class ClassifyError(CswbError):
+    """The classifier's taxonomy, rules, model, overrides or labels are invalid."""
+
+    code = "classify_error"
+    exit_code = 7
