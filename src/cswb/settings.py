@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         "scanning the previous version of the store."
     )
     classify_at_ingest: bool = Field(
-        False, description="Classify each batch's new call types as it is ingested (off: leave "
+        True, description="Classify each batch's new call types as it is ingested (off: leave "
         "them for `cswb classify apply`)."
     )
     catalogue_path: Path | None = Field(

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.synth",
     "cswb.cli.serve",
     "cswb.cli.classify",
+    "cswb.cli.classify_store",
 )
 
 app = typer.Typer(
