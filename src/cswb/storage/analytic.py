@@ -214,7 +214,12 @@ class Transaction:
         self._removed.setdefault(table, set()).add(relpath)
 
     def commit(self) -> Manifest:
-        """Move staged files into place and switch the manifest atomically."""
+        """Move staged files into place and switch the manifest atomically.
+
+        A transaction that added and removed nothing writes nothing.
+        """
+        if not self._added and not self._removed:
+            return self.base
         root = self.store.root
         tables = {t: list(files) for t, files in self.base.tables.items()}
         for table, removed in self._removed.items():
