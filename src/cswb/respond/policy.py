@@ -144,6 +144,21 @@ class Rule(BaseModel):
             return False
         return self.flags is None or self.flags.matches(frozenset(flags or ()))
 
+    def describe(self) -> str:
+        """The rule's conditions in words, as the CLI and the docs show them."""
+        parts = []
+        if self.categories:
+            parts.append("category " + " / ".join(self.categories))
+        if self.flags is not None:
+            for label, values in (("any of", self.flags.any_of), ("all of", self.flags.all_of),
+                                  ("none of", self.flags.none_of)):
+                if values:
+                    parts.append(f"flags {label} " + ", ".join(values))
+        if self.priority is not None:
+            low, high = self.priority.min, self.priority.max
+            parts.append(f"priority {low}" if low == high else f"priority {low}-{high}")
+        return "; ".join(parts)
+
     def shadows(self, later: Rule) -> bool:
         """True when every call ``later`` could match is already matched by this rule."""
         return (_categories_cover(self.categories, later.categories)

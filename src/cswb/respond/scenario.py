@@ -16,11 +16,12 @@ estimated (measured + imputed) figures are reported, with the share of calls eac
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
 
-from cswb.errors import NoClassifiedCallsError
+from cswb.errors import NoClassifiedCallsError, SourceFileError
 from cswb.respond.policy import Policy, tier_sql
 from cswb.respond.tiers import DIVERTED_TIERS, Tier
 from cswb.storage.sql import ident, lit, run
@@ -172,6 +173,18 @@ def run_scenario(con: duckdb.DuckDBPyConnection, policy: Policy, relation: str =
     rows, missing = _breakdown(con, placed, key_sql)
     return Scenario(**{**scenario.__dict__, "by": by if by == "hour_of_week" else area,
                        "breakdown": rows, "breakdown_missing": missing})
+
+
+def with_truth(relation: str, truth: Path) -> str:
+    """``relation`` with category and flags taken from a synthetic city's ``truth.parquet``.
+
+    For the demo city before its calls are classified: the truth table holds every synthetic
+    call's true category and flags, keyed by ``call_id``.
+    """
+    if not truth.is_file():
+        raise SourceFileError(f"truth table {truth} does not exist")
+    return (f"(SELECT c.* REPLACE (t.category AS category, t.flags AS flags) FROM {relation} c "
+            f"JOIN read_parquet({lit(str(truth))}) t USING (call_id))")
 
 
 def hour_of_week_label(hour: int) -> str:

@@ -39,3 +39,12 @@ DIVERTED_TIERS: tuple[Tier, ...] = tuple(t for t in Tier if t not in POLICE_TIER
 """Tiers counted as *diverted from police*: every tier but police_emergency, police and
 officer_activity. ``co_response`` is included (a clinician leads, police attend), so scenarios
 also report it separately."""
+
+
+def tier_table_markdown() -> str:
+    """The tiers, who answers each, and whether it counts as diverted, as Markdown."""
+    lines = ["| tier | who answers | diverted from police |", "|---|---|---|"]
+    for tier in Tier:
+        lines.append(f"| `{tier.value}` | {TIER_DESCRIPTIONS[tier]} | "
+                     f"{'yes' if tier in DIVERTED_TIERS else 'no'} |")
+    return "\n".join(lines)
