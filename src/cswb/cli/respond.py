@@ -134,8 +134,11 @@ def scenario(
     """Calls and unit hours a response policy moves to each tier, and the share diverted."""
     loaded = _policy(ctx, policy)
     con = store_of(ctx).connect()
-    result = run_scenario(con, loaded, _relation(truth), by=by.value if by else None,
-                          area=area.value)
+    try:
+        result = run_scenario(con, loaded, _relation(truth), by=by.value if by else None,
+                              area=area.value)
+    finally:
+        con.close()
     if json_out:
         typer.echo(json.dumps(result.to_dict(), indent=1))
     else:
@@ -202,11 +205,14 @@ def _arrivals(ctx: typer.Context, loaded: Policy, tier: Tier, truth: Path | None
               per_week: float | None) -> Arrivals:
     con = store_of(ctx).connect()
     relation = _relation(truth)
-    classified = con.execute(f"SELECT count(category) FROM {relation}").fetchall()[0][0]
-    if classified or per_week is None:
-        arrivals = arrivals_by_hour_of_week(con, loaded, tier, relation)
-        return arrivals if per_week is None else arrivals.scaled(per_week)
-    return arrivals_shaped_like_all_calls(con, tier, per_week, relation)
+    try:
+        classified = con.execute(f"SELECT count(category) FROM {relation}").fetchall()[0][0]
+        if classified or per_week is None:
+            arrivals = arrivals_by_hour_of_week(con, loaded, tier, relation)
+            return arrivals if per_week is None else arrivals.scaled(per_week)
+        return arrivals_shaped_like_all_calls(con, tier, per_week, relation)
+    finally:
+        con.close()
 
 
 @respond_app.command("staffing")
