@@ -155,6 +155,9 @@ def test_quantile_duration_cdf_inverts_its_quantiles() -> None:
     for p in (0.3, 0.5, 0.7, 0.9):
         assert d.cdf(d.quantile(p)) >= p - 1e-9
     assert d.cdf(-1) == 0 and d.cdf(30) == 1
+    grid = np.linspace(-2, 35, 75)
+    for kind in (d, Duration.exponential(7.0), Duration.constant(3.0), Duration.lognormal(2, 1)):
+        assert kind.cdf_array(grid) == pytest.approx([kind.cdf(float(x)) for x in grid])
     draws = d.sample(np.random.default_rng(1), 20_000)
     assert draws.mean() == pytest.approx(d.mean(), rel=0.03)
 

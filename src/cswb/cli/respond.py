@@ -194,7 +194,9 @@ def _print_plan(plan: StaffingPlan) -> None:
                   f"{WEEKS_PER_YEAR:.2f} weeks. Simulation: {plan.sim.replications} replications "
                   f"of {plan.sim.weeks} weeks after a warm-up week, seed {plan.sim.seed}.")
     if plan.hours_limited_by_travel:
-        console.print("Hours short of the target through travel alone (no call waited): "
+        console.print("Hours below the target in simulation although no call waited for a team "
+                      "(more teams cannot help: travel alone, and sampling noise where few calls "
+                      "arrive): "
                       + ", ".join(hour_of_week_label(h) for h in plan.hours_limited_by_travel))
     if plan.hours_short_at_max:
         console.print(f"[red]Hours short of the target at --max-teams {target.max_teams}:[/red] "

@@ -91,6 +91,24 @@ class Duration:
             return 0.0 if minutes < 0 else 1.0 - math.exp(-minutes / self.mean_minutes)
         return 1.0 if minutes >= self.value else 0.0
 
+    def cdf_array(self, minutes: np.ndarray) -> np.ndarray:
+        """P(duration <= m) for every m of ``minutes`` (vectorised :meth:`cdf`)."""
+        x = np.asarray(minutes, dtype=float)
+        if self.kind == "quantiles":
+            values, probs = np.asarray(self.quantiles), self._probs
+            above = np.searchsorted(values, x, side="right")
+            inner = np.clip(above, 1, len(values) - 1)
+            low, high = values[inner - 1], values[inner]
+            width = np.where(high > low, high - low, 1.0)
+            fraction = np.where(high > low, (x - low) / width, 0.0)
+            result = probs[inner - 1] + fraction * (probs[inner] - probs[inner - 1])
+            return np.where(above == 0, 0.0, np.where(above >= len(values), 1.0, result))
+        if self.kind == "exponential":
+            return np.where(x < 0, 0.0, 1.0 - np.exp(-np.maximum(x, 0) / self.mean_minutes))
+        if self.kind == "constant":
+            return (x >= self.value).astype(float)
+        return np.array([self.cdf(float(v)) for v in x])
+
     def quantile(self, p: float) -> float:
         if self.kind == "quantiles":
             return float(np.interp(p, self._probs, np.asarray(self.quantiles)))
