@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,14 @@ def test_duplicate_ids_and_bad_yaml(tmp_path: Path) -> None:
         load_policy(bad)
     with pytest.raises(PolicyError, match="does not exist"):
         load_policy(tmp_path / "missing.yaml")
+
+
+def test_the_example_in_the_docs_is_a_valid_policy() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "respond.md").read_text("utf-8")
+    (example,) = re.findall(r"```yaml\n(.*?)```", page, flags=re.S)
+    policy = policy_from_data(yaml.safe_load(example), "docs/respond.md")
+    assert policy.tier_for("complaint", ["mental_health"], 3) is Tier.CIVILIAN_CRISIS
+    assert policy.tier_for("complaint", ["mental_health", "weapon"], 3) is Tier.CO_RESPONSE
 
 
 def test_policy_file_round_trip(tmp_path: Path) -> None:
