@@ -13,7 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cswb.errors import PolicyError
-from cswb.respond.policy import Policy, load_policy, policy_from_data, rule_sql, tier_sql
+from cswb.respond.policy import (
+    Policy,
+    load_policy,
+    policy_from_data,
+    rule_sql,
+    tier_sql,
+    with_tier_sql,
+)
 from cswb.respond.tiers import Tier
 from cswb.synth.vocab import TAXONOMY_CATEGORIES, TAXONOMY_FLAGS
 
@@ -163,12 +170,16 @@ random_rules = st.fixed_dictionaries({
 
 def _sql_tiers(policy: Policy, rows: list[tuple[str | None, list[str] | None, int | None]]
                ) -> list[tuple[str, str | None]]:
+    """Tiers and rules by the list-function CASE, checked equal to the bit-test form."""
     con = duckdb.connect()
     con.execute("CREATE TABLE c (n INTEGER, category VARCHAR, flags VARCHAR[], priority TINYINT)")
     con.executemany("INSERT INTO c VALUES (?, ?, ?, ?)",
                     [(i, *row) for i, row in enumerate(rows)])
-    return [(t, r) for t, r in con.execute(
-        f"SELECT {tier_sql(policy)}, {rule_sql(policy)} FROM c ORDER BY n").fetchall()]
+    plain = con.execute(f"SELECT {tier_sql(policy)}, {rule_sql(policy)} FROM c ORDER BY n"
+                        ).fetchall()
+    fast = con.execute(f"SELECT tier FROM {with_tier_sql(policy, 'c')} ORDER BY n").fetchall()
+    assert [t for t, _ in plain] == [t for (t,) in fast]
+    return [(t, r) for t, r in plain]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

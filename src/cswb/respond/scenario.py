@@ -22,7 +22,7 @@ from typing import Any, Literal
 import duckdb
 
 from cswb.errors import NoClassifiedCallsError, SourceFileError
-from cswb.respond.policy import Policy, tier_sql
+from cswb.respond.policy import Policy, with_tier_sql
 from cswb.respond.tiers import DIVERTED_TIERS, Tier
 from cswb.storage.sql import ident, lit, run
 
@@ -93,11 +93,11 @@ def _placed_sql(relation: str, policy: Policy) -> str:
                 "THEN epoch(cleared_at - arrived_at) / 3600.0 END")
     return f"""
     WITH src AS (
-        SELECT *, {tier_sql(policy)} AS tier, {on_scene} AS measured,
+        SELECT *, {on_scene} AS measured,
                (dispatched_at IS NULL AND arrived_at IS NULL
                 AND bool_or(dispatched_at IS NOT NULL OR arrived_at IS NOT NULL)
                     OVER (PARTITION BY source)) AS not_attended
-        FROM {relation}
+        FROM {with_tier_sql(policy, relation)}
         WHERE category IS NOT NULL
     ), means AS (
         SELECT *, avg(measured) OVER (PARTITION BY tier, category) AS category_mean,

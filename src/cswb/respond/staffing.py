@@ -26,7 +26,7 @@ import numpy as np
 
 from cswb.errors import NoClassifiedCallsError, TargetUnreachableError
 from cswb.respond.erlang import share_reached, teams_needed
-from cswb.respond.policy import Policy, tier_sql
+from cswb.respond.policy import Policy, with_tier_sql
 from cswb.respond.service_times import ServiceTimes, travel_bound_minutes
 from cswb.respond.simulate import HOURS_PER_WEEK, SimulationResult, SimulationSettings, simulate
 from cswb.respond.tiers import Tier
@@ -101,8 +101,8 @@ def arrivals_by_hour_of_week(con: duckdb.DuckDBPyConnection, policy: Policy, tie
             "no call is classified (category is empty), so no arrivals can be counted for "
             f"{tier.value}: classify the calls first (`cswb classify`), or give "
             "--arrivals-per-week")
-    where = f"category IS NOT NULL AND ({tier_sql(policy)}) = {lit(tier.value)}"
-    return _hourly(con, relation, where, tier.value)
+    where = f"category IS NOT NULL AND tier = {lit(tier.value)}"
+    return _hourly(con, with_tier_sql(policy, relation), where, tier.value)
 
 
 def arrivals_shaped_like_all_calls(con: duckdb.DuckDBPyConnection, tier: Tier, per_week: float,
