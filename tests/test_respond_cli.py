@@ -67,6 +67,8 @@ def test_staffing_plan_and_impossible_target(truth: Path, settings: Settings) ->
 
 def test_policy_command_validates_a_file(tmp_path: Path, settings: Settings) -> None:
     assert "person_in_crisis" in invoke(settings, "respond", "policy").output
+    dumped = json.loads(invoke(settings, "respond", "policy", "--json").output)
+    assert dumped["rules"][0]["id"] == "officer_status" and dumped["default_tier"] == "police"
     bad = tmp_path / "p.yaml"
     bad.write_text("name: x\ndefault_tier: police\nrules:\n  - {id: a, tier: police, "
                    "categories: [nope], rationale: a reason long enough}\n", encoding="utf-8")

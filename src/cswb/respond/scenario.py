@@ -15,7 +15,7 @@ estimated (measured + imputed) figures are reported, with the share of calls eac
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -171,8 +171,8 @@ def run_scenario(con: duckdb.DuckDBPyConnection, policy: Policy, relation: str =
         return scenario
     key_sql = "hour_of_week" if by == "hour_of_week" else ident(area)
     rows, missing = _breakdown(con, placed, key_sql)
-    return Scenario(**{**scenario.__dict__, "by": by if by == "hour_of_week" else area,
-                       "breakdown": rows, "breakdown_missing": missing})
+    return replace(scenario, by=by if by == "hour_of_week" else area, breakdown=rows,
+                   breakdown_missing=missing)
 
 
 def with_truth(relation: str, truth: Path) -> str:
