@@ -159,13 +159,14 @@ calls = st.lists(st.tuples(categories, flag_sets, priorities), min_size=1, max_s
 flag_lists = st.lists(st.sampled_from(TAXONOMY_FLAGS), min_size=1, max_size=3, unique=True)
 random_rules = st.fixed_dictionaries({
     "tier": st.sampled_from([t.value for t in Tier]),
-    "categories": st.one_of(st.none(), st.lists(st.sampled_from(TAXONOMY_CATEGORIES),
-                                                min_size=1, max_size=5, unique=True)),
+    "categories": st.lists(st.sampled_from(TAXONOMY_CATEGORIES), min_size=1, max_size=8,
+                           unique=True),
     "flags": st.one_of(st.none(), st.fixed_dictionaries(
-        {}, optional={"any": flag_lists, "all": flag_lists, "none": flag_lists})),
+        {}, optional={"any": flag_lists, "all": flag_lists, "none": flag_lists}).filter(bool)),
     "priority": st.one_of(st.none(), st.tuples(st.integers(1, 4), st.integers(1, 4)).map(
         lambda p: {"min": min(p), "max": max(p)})),
-})
+}).map(lambda r: {**r, "categories": None} if len(r["categories"]) == 8 else r)
+"""Random rules; a rule drawn with 8 categories has none (matches any category)."""
 
 
 def _sql_tiers(policy: Policy, rows: list[tuple[str | None, list[str] | None, int | None]]
@@ -190,7 +191,7 @@ def test_default_policy_sql_matches_python(rows: list[tuple[Any, Any, Any]]) -> 
     assert _sql_tiers(policy, rows) == expected
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(random_rules, min_size=1, max_size=6), calls)
 def test_random_policy_sql_matches_python(rules: list[dict[str, Any]],
                                           rows: list[tuple[Any, Any, Any]]) -> None:
@@ -199,6 +200,6 @@ def test_random_policy_sql_matches_python(rules: list[dict[str, Any]],
     try:
         policy = policy_from_data(data, "random")
     except PolicyError:
-        return  # an invalid random policy: validation is tested above
+        return  # about half the random policies are invalid (shadowed rules...): tested above
     expected = [(policy.tier_for(*row).value, policy.rule_for(*row)) for row in rows]
     assert _sql_tiers(policy, rows) == expected

@@ -215,3 +215,12 @@ def test_plan_meets_the_target_in_every_hour_and_costs_its_team_hours() -> None:
     assert data["simulation"]["team_hours_per_week"] == int(plan.sim_teams.sum())
     assert data["simulation"]["weekly_cost"] == pytest.approx(100.0 * plan.sim_teams.sum())
     assert data["gap_team_hours_per_week"] == int(plan.sim_teams.sum() - plan.erlang_teams.sum())
+
+
+def test_a_cap_on_teams_is_reported_when_it_is_not_enough() -> None:
+    arrivals = Arrivals("civilian_crisis", np.full(HOURS_PER_WEEK, 4.0), 0, None, None)
+    plan = plan_staffing(arrivals, load_service_times(),
+                         StaffingTarget(minutes=45, share=0.9, max_teams=2),
+                         SimulationSettings(weeks=2, replications=3))
+    assert (plan.erlang_teams == 2).all() and (plan.sim_teams == 2).all()
+    assert len(plan.hours_short_at_max) == HOURS_PER_WEEK
