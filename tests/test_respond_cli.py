@@ -46,8 +46,11 @@ def test_scenario_json_adds_up(truth: Path, settings: Settings) -> None:
     assert sum(t["calls"] for t in data["tiers"]) == 4000
     assert sum(r["calls"] for r in data["breakdown"]) + data["breakdown_missing"] == 4000
     assert 0 < data["diverted_share"] < 1
-    text = invoke(settings, "respond", "scenario", "--truth", str(truth), "--by", "hour_of_week")
+    assert sum(r["calls"] for r in data["rules"]) == 4000
+    text = invoke(settings, "respond", "scenario", "--truth", str(truth), "--by", "hour_of_week",
+                  "--baseline", "default")
     assert "Diverted from police" in text.output and "Mon 00" in text.output
+    assert "0 calls change tier against cswb-default v1" in text.output
 
 
 def test_staffing_plan_and_impossible_target(truth: Path, settings: Settings) -> None:

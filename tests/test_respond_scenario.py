@@ -9,7 +9,7 @@ import pytest
 
 from cswb.domain.calls import call_schema_sql
 from cswb.errors import NoClassifiedCallsError
-from cswb.respond.policy import load_policy
+from cswb.respond.policy import load_policy, policy_from_data
 from cswb.respond.scenario import hour_of_week_label, run_scenario
 
 # category, flags, priority, dispatched, arrived, cleared, local_date, local_hour, district
@@ -75,6 +75,35 @@ def test_tiers_calls_and_unit_hours(con: duckdb.DuckDBPyConnection) -> None:
     assert result.unit_hours_estimated == pytest.approx(5.75)
     assert result.diverted_unit_hours == pytest.approx(2.0)
     assert result.usable_time_share == pytest.approx(4 / 7)
+
+
+def test_calls_by_rule(con: duckdb.DuckDBPyConnection) -> None:
+    result = run_scenario(con, load_policy())
+    rules = {r.rule: r for r in result.rules}
+    assert rules["person_in_crisis"].calls == 2
+    assert rules["person_in_crisis"].unit_hours_estimated == 2.0
+    assert rules["past_property_crime"].calls == 1
+    assert rules["violence_or_weapon_in_progress"].calls == 1
+    assert rules["officer_status"].calls == 1
+    assert (rules["(default)"].calls, rules["(default)"].tier) == (2, "police")
+    assert sum(r.calls for r in result.rules) == 7
+    assert [r.rule for r in result.rules][-1] == "(default)"
+
+
+def test_comparison_with_a_baseline_policy(con: duckdb.DuckDBPyConnection) -> None:
+    everything_to_police = policy_from_data({
+        "name": "status-quo", "default_tier": "police", "rules": [
+            {"id": "officer_status", "tier": "officer_activity", "categories": ["officer_status"],
+             "rationale": "officers' own work"}]}, "test")
+    result = run_scenario(con, load_policy(), baseline=everything_to_police)
+    moved = {(t.from_tier, t.to_tier): (t.calls, t.unit_hours_estimated)
+             for t in result.transitions if t.from_tier != t.to_tier}
+    assert moved == {("police", "civilian_crisis"): (2, 2.0),
+                     ("police", "alternative_reporting"): (1, 0.0),
+                     ("police", "police_emergency"): (1, 2.5)}
+    kept = {(t.from_tier, t.calls) for t in result.transitions if t.from_tier == t.to_tier}
+    assert kept == {("police", 2), ("officer_activity", 1)}
+    assert result.baseline == "status-quo v1"
 
 
 def test_by_area(con: duckdb.DuckDBPyConnection) -> None:

@@ -102,9 +102,35 @@ def _print_scenario(result: Scenario) -> None:
     console.print(
         f"Unit hours: on-scene time (arrived to cleared) of the first unit; "
         f"{result.usable_time_share:.1%} of calls had usable times; calls never dispatched count "
-        "0 h; the rest are imputed with the mean of usable calls of the same tier and category.")
+        "0 h; the rest are imputed with the mean of usable calls of the same category and "
+        "priority.")
+    _print_rules(result)
+    if result.baseline:
+        _print_transitions(result)
     if result.by:
         _print_breakdown(result)
+
+
+def _print_rules(result: Scenario) -> None:
+    table = Table("rule", "tier", "calls", "share", "unit h estimated",
+                  title="Calls decided by each rule (first match wins)")
+    for r in result.rules:
+        table.add_row(r.rule, r.tier, f"{r.calls:,}", f"{r.share:.1%}",
+                      f"{r.unit_hours_estimated:,.0f}")
+    console.print(table)
+
+
+def _print_transitions(result: Scenario) -> None:
+    table = Table(f"tier under {result.baseline}", f"tier under {result.policy}", "calls",
+                  "unit h estimated", title="Calls that change tier")
+    moved = [t for t in result.transitions if t.from_tier != t.to_tier]
+    for t in moved:
+        table.add_row(t.from_tier, t.to_tier, f"{t.calls:,}", f"{t.unit_hours_estimated:,.0f}")
+    if moved:
+        console.print(table)
+    stay = sum(t.calls for t in result.transitions if t.from_tier == t.to_tier)
+    console.print(f"{sum(t.calls for t in moved):,} calls change tier against {result.baseline}; "
+                  f"{stay:,} keep it.")
 
 
 def _print_breakdown(result: Scenario) -> None:
@@ -128,15 +154,20 @@ def scenario(
     policy: PolicyOption = None,
     by: Annotated[By | None, typer.Option(help="Also break the figures down by this.")] = None,
     area: Annotated[Area, typer.Option(help="Area column for --by area.")] = Area.DISTRICT,
+    baseline: Annotated[Path | None, typer.Option(
+        help="Compare with this policy (YAML, or 'default' for the shipped one): calls that "
+        "change tier.", dir_okay=False)] = None,
     truth: TruthOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Calls and unit hours a response policy moves to each tier, and the share diverted."""
     loaded = _policy(ctx, policy)
+    compared = None if baseline is None else load_policy(
+        None if str(baseline) == "default" else baseline)
     con = store_of(ctx).connect()
     try:
         result = run_scenario(con, loaded, _relation(truth), by=by.value if by else None,
-                              area=area.value)
+                              area=area.value, baseline=compared)
     finally:
         con.close()
     if json_out:

@@ -314,12 +314,20 @@ def rule_sql(policy: Policy, category: str = "category", flags: str = "flags",
     return f"CASE {whens} ELSE NULL END"
 
 
-def with_tier_sql(policy: Policy, relation: str) -> str:
-    """``relation`` with a ``tier`` column added: the flags are turned into bits once per call,
-    then the rules are bit tests (the fast form used by scenarios and staffing)."""
-    case = tier_sql(policy, flag_bits=FLAG_BITS_COLUMN)
-    return (f"(SELECT * EXCLUDE ({ident(FLAG_BITS_COLUMN)}), {case} AS tier FROM "
-            f"(SELECT *, {flag_bits_sql()} AS {ident(FLAG_BITS_COLUMN)} FROM {relation}))")
+def with_tier_sql(policy: Policy, relation: str, tier_column: str = "tier",
+                  rule_column: str | None = None) -> str:
+    """``relation`` with the policy's tier added (and the deciding rule's id, NULL for the
+    default, when ``rule_column`` is given).
+
+    The flags are turned into bits once per call and the rules become bit tests: the fast form
+    used by scenarios and staffing.
+    """
+    bits = ident(FLAG_BITS_COLUMN)
+    columns = f"{tier_sql(policy, flag_bits=FLAG_BITS_COLUMN)} AS {ident(tier_column)}"
+    if rule_column is not None:
+        columns += f", {rule_sql(policy, flag_bits=FLAG_BITS_COLUMN)} AS {ident(rule_column)}"
+    return (f"(SELECT * EXCLUDE ({bits}), {columns} FROM "
+            f"(SELECT *, {flag_bits_sql()} AS {bits} FROM {relation}))")
 
 
 def _describe(error: ErrorDetails, data: Any) -> str:

@@ -9,7 +9,8 @@ one arrival): a call has *usable* times when both are present and the gap is bet
 :data:`MAX_ON_SCENE_HOURS`. A call with neither a dispatch nor an arrival time, from a source
 that records dispatch or arrival times for other calls, was handled without a unit and counts
 zero hours. Any other call lacks usable times; its hours are *imputed* as the mean on-scene time
-of usable calls of the same tier and category (else of the same tier). Both the measured and the
+of usable calls of the same category and priority (else of the same category), which does not
+depend on the policy, so two policies are compared on the same hours. Both the measured and the
 estimated (measured + imputed) figures are reported, with the share of calls each rests on.
 """
 
@@ -60,6 +61,27 @@ class BreakdownRow:
 
 
 @dataclass(frozen=True)
+class RuleFigures:
+    """Calls one rule of the policy decided (``(default)``: no rule matched)."""
+
+    rule: str
+    tier: str
+    calls: int
+    share: float
+    unit_hours_estimated: float
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Calls a baseline policy sends to ``from_tier`` that the policy sends to ``to_tier``."""
+
+    from_tier: str
+    to_tier: str
+    calls: int
+    unit_hours_estimated: float
+
+
+@dataclass(frozen=True)
 class Scenario:
     """The result of applying a response policy to a set of calls."""
 
@@ -73,6 +95,9 @@ class Scenario:
     diverted_unit_hours: float
     unit_hours_estimated: float
     usable_time_share: float
+    rules: list[RuleFigures] = field(default_factory=list)
+    baseline: str | None = None
+    transitions: list[Transition] = field(default_factory=list)
     by: str | None = None
     breakdown: list[BreakdownRow] = field(default_factory=list)
     breakdown_missing: int = 0
@@ -86,8 +111,11 @@ class Scenario:
 _DIVERTED = "(" + ", ".join(lit(t) for t in DIVERTED_TIERS) + ")"
 
 
-def _placed_sql(relation: str, policy: Policy) -> str:
-    """One row per classified call: tier, category, hours (measured or imputed) and keys."""
+def _placed_sql(relation: str, policy: Policy, baseline: Policy | None = None) -> str:
+    """One row per classified call: tier, rule, hours (measured or imputed) and keys."""
+    placed = with_tier_sql(policy, relation, rule_column="policy_rule")
+    if baseline is not None:
+        placed = with_tier_sql(baseline, placed, tier_column="baseline_tier")
     on_scene = ("CASE WHEN arrived_at IS NOT NULL AND cleared_at >= arrived_at AND "
                 f"cleared_at <= arrived_at + INTERVAL {MAX_ON_SCENE_HOURS} HOUR "
                 "THEN epoch(cleared_at - arrived_at) / 3600.0 END")
@@ -97,17 +125,17 @@ def _placed_sql(relation: str, policy: Policy) -> str:
                (dispatched_at IS NULL AND arrived_at IS NULL
                 AND bool_or(dispatched_at IS NOT NULL OR arrived_at IS NOT NULL)
                     OVER (PARTITION BY source)) AS not_attended
-        FROM {with_tier_sql(policy, relation)}
+        FROM {placed}
         WHERE category IS NOT NULL
     ), means AS (
-        SELECT *, avg(measured) OVER (PARTITION BY tier, category) AS category_mean,
-               avg(measured) OVER (PARTITION BY tier) AS tier_mean
+        SELECT *, avg(measured) OVER (PARTITION BY category, priority) AS priority_mean,
+               avg(measured) OVER (PARTITION BY category) AS category_mean
         FROM src
     )
     SELECT *,
            CASE WHEN measured IS NOT NULL THEN 'usable' WHEN not_attended THEN 'not_attended'
                 ELSE 'imputed' END AS time_basis,
-           coalesce(measured, CASE WHEN not_attended THEN 0 END, category_mean, tier_mean, 0)
+           coalesce(measured, CASE WHEN not_attended THEN 0 END, priority_mean, category_mean, 0)
                AS hours,
            tier IN {_DIVERTED} AS diverted,
            (isodow(local_date) - 1) * 24 + local_hour AS hour_of_week
@@ -133,6 +161,28 @@ def _tier_figures(con: duckdb.DuckDBPyConnection, placed: str, classified: int
     return figures
 
 
+def _rule_figures(con: duckdb.DuckDBPyConnection, placed: str, policy: Policy,
+                  classified: int) -> list[RuleFigures]:
+    found = {r[0]: r for r in run(con, f"""
+        SELECT coalesce(policy_rule, '(default)'), count(*), coalesce(sum(hours), 0)
+        FROM ({placed}) GROUP BY ALL""")}
+    order = [(r.id, r.tier.value) for r in policy.rules]
+    order.append(("(default)", policy.default_tier.value))
+    figures = []
+    for rule, tier in order:
+        _, calls, hours = found.get(rule, (rule, 0, 0.0))
+        figures.append(RuleFigures(rule, tier, calls, calls / classified, round(hours, 2)))
+    return figures
+
+
+def _transitions(con: duckdb.DuckDBPyConnection, placed: str) -> list[Transition]:
+    rows = run(con, f"""
+        SELECT baseline_tier, tier, count(*), coalesce(sum(hours), 0)
+        FROM ({placed}) GROUP BY baseline_tier, tier
+        ORDER BY baseline_tier = tier, count(*) DESC, baseline_tier, tier""")
+    return [Transition(f, t, n, round(h, 2)) for f, t, n, h in rows]
+
+
 def _breakdown(con: duckdb.DuckDBPyConnection, placed: str, key_sql: str
                ) -> tuple[list[BreakdownRow], int]:
     rows = run(con, f"""
@@ -144,9 +194,13 @@ def _breakdown(con: duckdb.DuckDBPyConnection, placed: str, key_sql: str
             for k, n, d, h, dh in rows], missing
 
 
-def run_scenario(con: duckdb.DuckDBPyConnection, policy: Policy, relation: str = "calls",
-                 by: Breakdown | None = None, area: str = "district") -> Scenario:
-    """Apply ``policy`` to the calls of ``relation`` and sum calls and unit hours per tier."""
+def run_scenario(con: duckdb.DuckDBPyConnection, policy: Policy, relation: str = "calls", *,
+                 by: Breakdown | None = None, area: str = "district",
+                 baseline: Policy | None = None) -> Scenario:
+    """Apply ``policy`` to the calls of ``relation`` and sum calls and unit hours per tier.
+
+    With ``baseline``, also count the calls that move from each baseline tier to each tier.
+    """
     if area not in AREA_COLUMNS:
         raise ValueError(f"area must be one of {AREA_COLUMNS}")
     total, classified = run(con, f"SELECT count(*), count(category) FROM {relation}")[0]
@@ -155,7 +209,7 @@ def run_scenario(con: duckdb.DuckDBPyConnection, policy: Policy, relation: str =
             f"none of the {total:,} calls is classified (category is empty), so no policy can "
             "place them: classify the calls first (`cswb classify`), then run the scenario again"
             if total else "there are no calls: ingest some first (`cswb ingest`)")
-    placed = _placed_sql(relation, policy)
+    placed = _placed_sql(relation, policy, baseline)
     tiers = _tier_figures(con, placed, classified)
     diverted = [t for t in tiers if Tier(t.tier) in DIVERTED_TIERS]
     hours = sum(t.unit_hours_estimated for t in tiers)
@@ -166,7 +220,10 @@ def run_scenario(con: duckdb.DuckDBPyConnection, policy: Policy, relation: str =
         diverted_share=sum(t.calls for t in diverted) / classified,
         diverted_unit_hours=round(sum(t.unit_hours_estimated for t in diverted), 2),
         unit_hours_estimated=round(hours, 2),
-        usable_time_share=sum(t.usable_times for t in tiers) / classified)
+        usable_time_share=sum(t.usable_times for t in tiers) / classified,
+        rules=_rule_figures(con, placed, policy, classified),
+        baseline=None if baseline is None else f"{baseline.name} v{baseline.version}",
+        transitions=[] if baseline is None else _transitions(con, placed))
     if by is None:
         return scenario
     key_sql = "hour_of_week" if by == "hour_of_week" else ident(area)
