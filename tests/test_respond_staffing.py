@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cswb.domain.calls import call_schema_sql
-from cswb.errors import ConfigError, TargetUnreachableError
+from cswb.errors import ConfigError, SourceFileError, TargetUnreachableError
 from cswb.respond.durations import Duration
 from cswb.respond.erlang import erlang_c, mean_wait, share_reached, teams_needed
 from cswb.respond.policy import load_policy
@@ -224,3 +224,19 @@ def test_a_cap_on_teams_is_reported_when_it_is_not_enough() -> None:
                          SimulationSettings(weeks=2, replications=3))
     assert (plan.erlang_teams == 2).all() and (plan.sim_teams == 2).all()
     assert len(plan.hours_short_at_max) == HOURS_PER_WEEK
+
+
+def test_fit_refuses_files_it_cannot_read(tmp_path: Path) -> None:
+    other = tmp_path / "other.csv"
+    other.write_text("ID,When\n1,2025-01-01 10:00:00\n", encoding="utf-8")
+    with pytest.raises(SourceFileError, match="no column 'Dispatch Date & Time'"):
+        fit_service_times(other)
+    with pytest.raises(SourceFileError, match="saved as CSV"):
+        fit_service_times(_touch(tmp_path / "MCSLC.xlsx"))
+    with pytest.raises(SourceFileError, match="does not exist"):
+        fit_service_times(tmp_path / "missing.csv")
+
+
+def _touch(path: Path) -> Path:
+    path.write_bytes(b"PK")
+    return path
