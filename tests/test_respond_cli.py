@@ -66,6 +66,9 @@ def test_staffing_plan_and_impossible_target(truth: Path, settings: Settings) ->
     assert data["simulation"]["annual_cost"] > data["simulation"]["weekly_cost"] > 0
     text = invoke(settings, *args, "--target-minutes", "45", "--target-share", "0.85")
     assert "Erlang C against simulation" in text.output
+    weekly = invoke(settings, *args, "--target-minutes", "45", "--target-share", "0.85",
+                    "--scope", "week")
+    assert "over the whole week" in weekly.output
 
 
 def test_policy_command_validates_a_file(tmp_path: Path, settings: Settings) -> None:
