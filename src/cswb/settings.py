@@ -90,6 +90,16 @@ class Settings(BaseSettings):
         "used and the call type stays `unknown` (with the reason).")
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on.")
+    # respond: response policy, scenarios and staffing
+    respond_policy: Path | None = Field(
+        None, description="Response policy YAML used by `cswb respond` when --policy is not "
+        "given (default: the policy shipped with cswb)."
+    )
+    respond_service_times: Path | None = Field(
+        None, description="Fitted travel and on-scene times (JSON from `cswb respond fit-times`) "
+        "used by `cswb respond staffing` (default: those shipped, fitted on Lane County's "
+        "crisis-team dispatches)."
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.serve",
     "cswb.cli.classify",
     "cswb.cli.classify_store",
+    "cswb.cli.respond",
 )
 
 app = typer.Typer(
