@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     catalogue_path: Path | None = Field(
         None, description="The OpenPoliceData source catalogue CSV read by `cswb sources`."
     )
+    # analytics: disclosure control and forecasting
+    disclosure_threshold: int = Field(
+        10, ge=1, description="Smallest count of calls a public table may show; smaller cells "
+        "and the cells that would reveal them are suppressed."
+    )
+    populations_path: Path | None = Field(
+        None, description="CSV of area populations (columns area or name, and population) "
+        "for rates per 1,000 residents."
+    )
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on.")
 
