@@ -57,6 +57,7 @@ def test_chosen_model_beats_seasonal_naive_on_known_seasonality() -> None:
     assert report.model != SEASONAL_NAIVE
     assert report.mase[report.model] < report.mase[SEASONAL_NAIVE]
     assert report.coverage_80 is not None and 0.5 < report.coverage_80 <= 1
+    assert report.interval_method in {"model", "backtest"}
     assert len(result.forecasts) == 28 and (result.forecasts["lo_95"] >= 0).all()
     assert (result.forecasts["lo_95"] <= result.forecasts["mean"]).all()
 

@@ -6,8 +6,10 @@ statsforecast are compared by a rolling-origin backtest (``windows`` origins, ea
 ``horizon`` steps, spaced ``horizon`` apart, every origin using only what came before it); the
 model with the lowest mean MASE wins and is refitted on the whole history. MASE is scaled by the
 in-sample error of the one-week seasonal naive (lag 7 days, or 1 week for weekly series), so a
-MASE below 1 beats "same as last week" on the training data. The empirical coverage of the 80 %
-and 95 % intervals over the backtest is reported next to it. See ``docs/analytics.md``.
+MASE below 1 beats "same as last week" on the training data. The 80 % and 95 % intervals are
+the model's own, or quantiles of its backtest errors when those cover closer to nominal (judged
+leaving one origin out); their empirical coverage in the backtest is reported. See
+``docs/analytics.md``.
 """
 
 from __future__ import annotations
@@ -90,7 +92,10 @@ class SeriesReport:
     mase: dict[str, float] = field(default_factory=dict)
     coverage_80: float | None = None
     coverage_95: float | None = None
+    interval_method: str = "model"
+    """``model`` (the model's own intervals) or ``backtest`` (quantiles of backtest errors)."""
     note: str = ""
+    error_quantiles: dict[str, float] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -186,7 +191,7 @@ def forecast_frame(counts: pd.DataFrame, spec: ForecastSpec,
         series = counts[counts["unique_id"] == name].sort_values("ds").reset_index(drop=True)
         report, model = _choose(series, spec, name)
         reports.append(report)
-        frames.append(_final(series, spec, model, name))
+        frames.append(_final(series, spec, model, report))
     return ForecastResult(spec, pd.concat(frames, ignore_index=True), reports)
 
 
@@ -205,9 +210,45 @@ def _choose(series: pd.DataFrame, spec: ForecastSpec, name: str) -> tuple[Series
     mase = {_name(m): _mase(cv, _name(m), scale) for m in models}
     best = min(mase, key=lambda k: (not np.isfinite(mase[k]), mase[k]))
     chosen = next(m for m in models if _name(m) == best)
-    inside = [float(((cv["y"] >= cv[f"{best}-lo-{lv}"]) & (cv["y"] <= cv[f"{best}-hi-{lv}"]))
-                    .mean()) for lv in LEVELS]
-    return SeriesReport(name, n, best, mase, inside[0], inside[1]), chosen
+    report = SeriesReport(name, n, best, mase)
+    _choose_intervals(report, cv, best)
+    return report, chosen
+
+
+def _choose_intervals(report: SeriesReport, cv: pd.DataFrame, model: str) -> None:
+    """Keep the model's own intervals, or use quantiles of its backtest errors, whichever
+    covers closer to the nominal 80 and 95 % in the backtest. The error quantiles are judged
+    leaving one origin out (quantiles from the others), so their coverage is out of sample."""
+    own = [float(((cv["y"] >= cv[f"{model}-lo-{lv}"]) & (cv["y"] <= cv[f"{model}-hi-{lv}"]))
+                 .mean()) for lv in LEVELS]
+    report.coverage_80, report.coverage_95 = own
+    errors = (cv["y"] - cv[model]).to_numpy()
+    cutoffs = cv["cutoff"].to_numpy()
+    if len(set(cutoffs)) < 2:
+        return
+    held_out = [_held_out_coverage(cv, model, errors, cutoffs, lv) for lv in LEVELS]
+    if _miss(held_out) < _miss(own):
+        report.coverage_80, report.coverage_95 = held_out
+        report.interval_method = "backtest"
+        report.error_quantiles = {f"{side}_{lv}": float(np.quantile(errors, q))
+                                  for lv in LEVELS
+                                  for side, q in (("lo", (1 - lv / 100) / 2),
+                                                  ("hi", (1 + lv / 100) / 2))}
+
+
+def _held_out_coverage(cv: pd.DataFrame, model: str, errors: np.ndarray, cutoffs: np.ndarray,
+                       level: int) -> float:
+    inside = []
+    for origin in np.unique(cutoffs):
+        train, test = errors[cutoffs != origin], cutoffs == origin
+        lo, hi = np.quantile(train, [(1 - level / 100) / 2, (1 + level / 100) / 2])
+        y, mean = cv["y"].to_numpy()[test], cv[model].to_numpy()[test]
+        inside.append(float(((y >= mean + lo) & (y <= mean + hi)).mean()))
+    return float(np.mean(inside))
+
+
+def _miss(coverage: list[float]) -> float:
+    return sum(abs(c - lv / 100) for c, lv in zip(coverage, LEVELS, strict=True))
 
 
 def _name(model: Any) -> str:
@@ -237,7 +278,8 @@ def _mase(cv: pd.DataFrame, model: str, scale: float) -> float:
     return float(np.abs(cv["y"] - cv[model]).mean() / scale)
 
 
-def _final(series: pd.DataFrame, spec: ForecastSpec, model: Any, name: str) -> pd.DataFrame:
+def _final(series: pd.DataFrame, spec: ForecastSpec, model: Any,
+           report: SeriesReport) -> pd.DataFrame:
     from statsforecast import StatsForecast
 
     sf = StatsForecast(models=[model], freq=_pandas_freq(spec), n_jobs=1)
@@ -246,11 +288,13 @@ def _final(series: pd.DataFrame, spec: ForecastSpec, model: Any, name: str) -> p
         fc = sf.forecast(df=series, h=spec.horizon, level=list(LEVELS))
     fc = fc.reset_index() if "unique_id" not in fc.columns else fc
     alias = _name(model)
-    out = pd.DataFrame({
-        "series": name, "ds": pd.to_datetime(fc["ds"]).dt.date,
-        "mean": fc[alias], "lo_80": fc[f"{alias}-lo-80"], "hi_80": fc[f"{alias}-hi-80"],
-        "lo_95": fc[f"{alias}-lo-95"], "hi_95": fc[f"{alias}-hi-95"],
-    })
+    out = pd.DataFrame({"series": report.series, "ds": pd.to_datetime(fc["ds"]).dt.date,
+                        "mean": fc[alias]})
+    for lv in LEVELS:
+        for side in ("lo", "hi"):
+            out[f"{side}_{lv}"] = (out["mean"] + report.error_quantiles[f"{side}_{lv}"]
+                                   if report.interval_method == "backtest"
+                                   else fc[f"{alias}-{side}-{lv}"])
     numeric = list(OUTPUT_COLUMNS[2:])
     out[numeric] = out[numeric].clip(lower=0).round(3)  # call counts are never negative
     return out

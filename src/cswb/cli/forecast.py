@@ -75,13 +75,14 @@ def report_table(result: ForecastResult) -> Table:
     """The backtest report: MASE of the baselines and the chosen model, interval coverage."""
     spec = result.spec
     table = Table("series", "obs", "MASE snaive", "MASE ETS", "chosen",
-                  "MASE chosen", "80% cover", "95% cover",
+                  "MASE chosen", "intervals", "80% cover", "95% cover",
                   title=f"Backtest: {spec.windows} origins x {spec.horizon} {spec.freq}s; MASE "
                         f"scaled by the one-week seasonal naive; snaive = {SEASONAL_NAIVE}, "
                         f"ETS = {AUTO_ETS} with defaults")
     for r in result.reports:
         table.add_row(r.series, str(r.observations), _fmt(r.mase.get(SEASONAL_NAIVE)),
                       _fmt(r.mase.get(AUTO_ETS)), r.model, _fmt(r.mase.get(r.model)),
+                      r.interval_method if r.mase else "-",
                       _fmt(r.coverage_80, True), _fmt(r.coverage_95, True))
     return table
 
