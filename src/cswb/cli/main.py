@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.classify",
     "cswb.cli.classify_store",
     "cswb.cli.respond",
+    "cswb.cli.forecast",
 )
 
 app = typer.Typer(
