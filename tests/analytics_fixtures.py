@@ -9,7 +9,8 @@ import duckdb
 
 from cswb.analytics.query import DuckDBEngine
 from cswb.storage.sql import run
-from cswb.storage.tables import empty_select
+from cswb.domain.calls import class_key_sql
+from cswb.storage.tables import TABLES, empty_select
 
 
 def calls_engine(calls: list[dict[str, Any]]) -> DuckDBEngine:
@@ -41,14 +42,38 @@ def call(day: date, hour: int | None = 12, category: str | None = None,  # noqa:
 
 
 def store_with_calls(store: Any, calls: list[dict[str, Any]]) -> None:
-    """Commit ``calls`` (dicts as :func:`call` makes) to ``store`` as one calls file, with the
-    classification columns filled (as the classifier will fill them)."""
+    """Commit ``calls`` (dicts as :func:`call` makes) to ``store`` as one calls file, classified.
+
+    As ingest does, each call stores a class key and the store's call_classes table holds one
+    classification per key: here a call's class is its (category, flags), spelled as its call
+    type, so the calls view reads back exactly the category and flags given.
+    """
     engine = calls_engine(calls)
-    columns = ["call_id", "source", "source_record_id", "local_date", "local_hour", "category",
-               "flags", "neighbourhood", "location", "received_at", "arrived_at", "cleared_at"]
-    run(engine.con, "UPDATE calls SET source_record_id = call_id")
+    columns = ["call_id", "source", "source_record_id", "initial_call_type", "class_key",
+               "local_date", "local_hour", "neighbourhood", "location", "received_at",
+               "arrived_at", "cleared_at"]
+    key = class_key_sql({"source": "source", "initial_call_type": "initial_call_type"})
+    run(engine.con, "UPDATE calls SET source_record_id = call_id, initial_call_type = "
+                    "category || '|' || array_to_string(coalesce(flags, []), ';')")
+    run(engine.con, f"UPDATE calls SET class_key = {key}")
+    classes = ", ".join(
+        f"CAST({expr} AS {sql_type}) AS {name}" for name, sql_type in TABLES["call_classes"]
+        for expr in [_CLASS_VALUES.get(name, "NULL")])
     with store.transaction() as tx:
         path = tx.staged_path("calls")
         run(engine.con, f"COPY (SELECT {', '.join(columns)} FROM calls) TO '{path}' "
                         "(FORMAT parquet)")
         tx.add("calls", path, columns=columns)
+        path = tx.staged_path("call_classes")
+        run(engine.con, f"COPY (SELECT {classes} FROM (SELECT DISTINCT class_key, source, "
+                        "initial_call_type, category, flags FROM calls "
+                        f"WHERE category IS NOT NULL)) TO '{path}' (FORMAT parquet)")
+        tx.add("call_classes", path)
+
+
+_CLASS_VALUES = {
+    "class_key": "class_key", "source": "source", "initial_call_type": "initial_call_type",
+    "category": "category", "flags": "flags", "confidence": "1.0", "decided_by": "'test'",
+    "taxonomy_version": "'1'", "review": "false", "classifier_version": "'test'",
+    "classified_at": "now()",
+}
