@@ -8,8 +8,8 @@ from typing import Any
 import duckdb
 
 from cswb.analytics.query import DuckDBEngine
-from cswb.storage.sql import run
 from cswb.domain.calls import class_key_sql
+from cswb.storage.sql import run
 from cswb.storage.tables import TABLES, empty_select
 
 
