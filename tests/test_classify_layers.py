@@ -201,3 +201,25 @@ def test_many_distinct_keys_in_one_call(settings: Settings) -> None:
     categories = out.column("category").to_pylist()
     assert categories[0] == "property_crime" and categories[2000] == "suspicion"
     assert categories[n - 1] == ("property_crime" if (n - 1) % 4000 < 2000 else "suspicion")
+
+
+def test_agrees_with_the_synthetic_citys_truth_table(settings: Settings) -> None:
+    """The synthetic city's call types carry a category and flags written from the taxonomy by
+    another hand: a fourth vocabulary. Volume-weighted agreement and BH flags are checked."""
+    import csv
+    from importlib import resources
+
+    text = resources.files("cswb.synth").joinpath("vocab/call_types.csv").read_text("utf-8")
+    truth = list(csv.DictReader(text.splitlines()))
+    out = load_classifier(settings).classify_types([t["call_type"] for t in truth])
+    weights = [float(t["weight"]) for t in truth]
+    agree = sum(w for w, t, c in zip(weights, truth, out.column("category").to_pylist(),
+                                     strict=True) if c == t["category"])
+    assert agree / sum(weights) > 0.93
+    taxonomy = load_taxonomy()
+    bh_truth = [i for i, t in enumerate(truth)
+                if taxonomy.is_bh(t["category"], t["flags"].split(";") if t["flags"] else [])]
+    flags = out.column("flags").to_pylist()
+    categories = out.column("category").to_pylist()
+    found = [i for i in bh_truth if taxonomy.is_bh(categories[i], flags[i])]
+    assert len(found) / len(bh_truth) > 0.9

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from cswb.classify import build_classifier, load_taxonomy
@@ -110,6 +111,8 @@ def _print_evaluation(e: Evaluation) -> None:
     table = Table("category", "precision", "recall", "F1", "labelled %", "predicted %", "gap pp",
                   title="Per category (volume-weighted)")
     for code, s in sorted(e.categories.items(), key=lambda kv: -kv[1].labelled_volume):
+        if not (s.labelled_volume or s.predicted_volume):
+            continue
         table.add_row(code, _fmt(s.precision), _fmt(s.recall), _fmt(s.f1),
                       f"{s.labelled_share_pct:.2f}", f"{s.predicted_share_pct:.2f}",
                       f"{s.share_gap_pp:+.2f}")
@@ -118,15 +121,17 @@ def _print_evaluation(e: Evaluation) -> None:
 
 
 def _print_confusion(e: Evaluation) -> None:
-    codes = [c for c, _ in sorted(e.categories.items(), key=lambda kv: -kv[1].labelled_volume)]
-    short = {c: c[:6] for c in codes}
-    table = Table("label \\ predicted", *[short[c] for c in codes],
-                  title="Confusion (share of calls, %; rows = labels)")
-    for label in codes:
+    codes = [c for c, s in sorted(e.categories.items(), key=lambda kv: -kv[1].labelled_volume)
+             if s.labelled_volume or s.predicted_volume]
+    table = Table(title="Confusion (% of calls; rows = labels, columns numbered as the rows)",
+                  padding=(0, 0), box=box.SIMPLE)
+    table.add_column("label \\ predicted", no_wrap=True)
+    for i in range(1, len(codes) + 1):
+        table.add_column(str(i), justify="right", no_wrap=True, min_width=4)
+    for i, label in enumerate(codes, start=1):
         row = e.confusion.get(label, {})
-        if not row:
-            continue
-        table.add_row(label, *[_pct(row.get(p, 0), e.volume) for p in codes])
+        if row:
+            table.add_row(f"{i} {label}", *[_pct(row.get(p, 0), e.volume) for p in codes])
     console.print(table)
 
 
