@@ -223,3 +223,12 @@ def test_agrees_with_the_synthetic_citys_truth_table(settings: Settings) -> None
     categories = out.column("category").to_pylist()
     found = [i for i in bh_truth if taxonomy.is_bh(categories[i], flags[i])]
     assert len(found) / len(bh_truth) > 0.9
+
+
+def test_narrative_flags(settings: Settings) -> None:
+    clf = load_classifier(settings)
+    out = clf.narrative_flags(pa.array([
+        "Caller says her son is suicidal and has a knife; he is homeless", None,
+        "Neighbour reports loud party"])).to_pylist()
+    assert out[0] == ["domestic", "homelessness", "mental_health", "suicide", "weapon"]
+    assert out[1] == [] and out[2] == []

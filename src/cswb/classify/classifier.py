@@ -252,9 +252,8 @@ class Classifier:
 
     def _table(self, chosen: Verdicts, n: int) -> pa.Table:
         masks, inverse = np.unique(chosen.flags, return_inverse=True)
-        lists = pa.array([[f for k, f in enumerate(self._flag_codes) if int(m) >> k & 1]
+        lists = pa.array([sorted(f for k, f in enumerate(self._flag_codes) if int(m) >> k & 1)
                           for m in masks], type=pa.list_(pa.string()))
-        lists = pa.array([sorted(x) for x in lists.to_pylist()], type=pa.list_(pa.string()))
         category = chosen.category.astype(str)
         reason = [(r or REASON_EMPTY) if c == UNKNOWN else None
                   for c, r in zip(category.tolist(), chosen.reason.tolist(), strict=True)]
@@ -268,6 +267,17 @@ class Classifier:
             pa.array(reason, pa.string()),
             pa.array(review, pa.bool_()),
         ], schema=OUTPUT_SCHEMA)
+
+    def narrative_flags(self, narratives: pa.Array) -> pa.Array:
+        """Flags found in free-text narratives (list<string> per row, sorted; null stays
+        empty). One vectorised pass of the flag rules over the normalised texts; the text is
+        never logged or stored by this function."""
+        texts = pa.array([normalise(t) for t in narratives.to_pylist()], type=pa.string())
+        bits = self._close_flags(flag_bits(self.rules.flag_rules, texts, self._flag_codes))
+        masks, inverse = np.unique(bits, return_inverse=True)
+        lists = pa.array([sorted(f for k, f in enumerate(self._flag_codes) if int(m) >> k & 1)
+                          for m in masks], type=pa.list_(pa.string()))
+        return lists.take(pa.array(inverse.reshape(-1)))
 
     # --- conveniences ---------------------------------------------------------------------
     def classify_types(self, call_types: Sequence[str | None],
