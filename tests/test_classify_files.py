@@ -139,3 +139,21 @@ def test_cross_city_skips_clearly_without_labels(tmp_path: Path) -> None:
                                  str(tmp_path / "absent.csv")],
                            env={"CSWB_DATA_DIR": str(tmp_path / "var")})
     assert result.exit_code == 0 and "Skipped: no labelled call types" in result.output
+
+
+def test_train_command_excludes_a_city(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("city,call_type,count,category\n"
+                      "A,FOO ONE,5,traffic\nA,FOO TWO,5,traffic\nA,BAR ONE,5,complaint\n"
+                      "B,BAR TWO,5,complaint\nB,QUX,5,alarm\n", encoding="utf-8")
+    out = tmp_path / "model.npz"
+    result = runner.invoke(app, ["classify", "train", "--labels", str(labels),
+                                 "--exclude-city", "B", "--output", str(out)],
+                           env={"CSWB_DATA_DIR": str(tmp_path / "var"), "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    from cswb.classify.model import load_model
+
+    model = load_model(out)
+    assert model is not None and model.meta["trained_on"] == ["A"]
+    assert set(model.classes) == {"traffic", "complaint"}
+    assert model.predict_proba(["foo three"]).argmax() == model.classes.index("traffic")

@@ -232,3 +232,16 @@ def test_narrative_flags(settings: Settings) -> None:
         "Neighbour reports loud party"])).to_pylist()
     assert out[0] == ["domestic", "homelessness", "mental_health", "suicide", "weapon"]
     assert out[1] == [] and out[2] == []
+
+
+def test_override_flags_replace_and_unknown_keeps_the_note(tmp_path: Path) -> None:
+    taxonomy = load_taxonomy()
+    path = tmp_path / "o.csv"
+    set_override(path, taxonomy, source="", call_type="SUICIDE THREAT", category="medical",
+                 flags="welfare")
+    set_override(path, taxonomy, source="X", call_type="CODE 9", category="unknown",
+                 note="code retired in 2019")
+    clf = Classifier(taxonomy, load_rules(taxonomy), None, read_overrides(path, taxonomy))
+    out = clf.classify_types(["SUICIDE THREAT", "CODE 9"], ["anywhere", "X"]).to_pylist()
+    assert (out[0]["category"], out[0]["flags"]) == ("medical", ["welfare"])
+    assert (out[1]["category"], out[1]["unknown_reason"]) == ("unknown", "code retired in 2019")

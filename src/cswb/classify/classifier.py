@@ -18,7 +18,7 @@ gathered back to rows with NumPy. How the two call types combine:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +79,30 @@ class Verdicts:
                         self.decided_by[index], self.reason[index])
 
 
+@dataclass
+class _OverrideTable:
+    """The overrides as arrays, for vectorised lookup."""
+
+    keys: pa.Array
+    category: np.ndarray
+    reason: np.ndarray
+    flags: np.ndarray
+    has_flags: np.ndarray
+
+    @classmethod
+    def build(cls, overrides: dict[str, LabelledType], bit: Callable[[str], int]
+              ) -> _OverrideTable:
+        items = list(overrides.values())
+        return cls(
+            pa.array(list(overrides), type=pa.string()),
+            np.array([o.category for o in items], dtype=object),
+            np.array([None if o.category != UNKNOWN else
+                      (o.note or "set to unknown by an analyst's override") for o in items],
+                     dtype=object),
+            np.array([sum(bit(f) for f in o.flags) for o in items], dtype=np.int64),
+            np.array([bool(o.flags) for o in items], dtype=bool))
+
+
 class Classifier:
     """Overrides, rules and model over a taxonomy; see the module docstring."""
 
@@ -96,6 +120,7 @@ class Classifier:
         self._category_bits = {c: sum(self._bit(f) for f in flags)
                                for c, flags in CATEGORY_FLAGS.items()}
         self._overrides = {_pair_key(o.city, o.call_type): o for o in overrides}
+        self._override_table = _OverrideTable.build(self._overrides, self._bit)
         digest = hashlib.sha256()
         for part in (LOGIC_VERSION, str(review_below), str(model_min_confidence),
                      model.label if model else "no-model", *version_parts,
@@ -202,19 +227,20 @@ class Classifier:
     def _apply_overrides(self, verdicts: Verdicts, source: pa.Array, column: pa.Array) -> None:
         norm_source = pc.utf8_lower(pc.utf8_trim_whitespace(source.fill_null("")))
         norm_type = pc.utf8_lower(pc.utf8_trim_whitespace(column))
-        keys = pa.array(list(self._overrides), type=pa.string())
+        table = self._override_table
         for scope in (pa.scalar(""), norm_source):  # any-source overrides, then per source
             pair = pc.binary_join_element_wise(scope, norm_type, "\x1f")
-            found = pc.index_in(pair, value_set=keys).fill_null(-1).to_numpy()
-            for row in np.flatnonzero(found >= 0):
-                override = self._overrides[keys[found[row]].as_py()]
-                verdicts.category[row] = override.category
-                verdicts.confidence[row] = 1.0
-                verdicts.decided_by[row] = "override"
-                verdicts.reason[row] = None if override.category != UNKNOWN else (
-                    override.note or "set to unknown by an analyst's override")
-                if override.flags:
-                    verdicts.flags[row] = sum(self._bit(f) for f in override.flags)
+            found = pc.index_in(pair, value_set=table.keys).fill_null(-1).to_numpy()
+            rows = np.flatnonzero(found >= 0)
+            if not len(rows):
+                continue
+            which = found[rows]
+            verdicts.category[rows] = table.category[which]
+            verdicts.confidence[rows] = 1.0
+            verdicts.decided_by[rows] = "override"
+            verdicts.reason[rows] = table.reason[which]
+            has_flags = table.has_flags[which]
+            verdicts.flags[rows[has_flags]] = table.flags[which[has_flags]]
 
     def _combine(self, initial: Verdicts, final: Verdicts, priority: np.ndarray) -> Verdicts:
         has_final = final.category != UNKNOWN
