@@ -78,7 +78,9 @@ def _cross_city(settings: Settings, path: Path, as_json: bool, top: int) -> None
         _print_evaluation(result.evaluation)
         console.print(f"Baseline (plain char n-gram logistic regression, same training cities): "
                       f"accuracy {result.baseline['accuracy']:.3f}, macro-F1 "
-                      f"{result.baseline['macro_f1']:.3f}")
+                      f"{result.baseline['macro_f1']:.3f}; rules alone (no model): accuracy "
+                      f"{result.rules_only['accuracy']:.3f}, macro-F1 "
+                      f"{result.rules_only['macro_f1']:.3f}")
         if result.without_habits is not None:
             console.print(f"\nWithout the city's {result.habit_types} documented labelling-habit "
                           f"types ({result.habit_volume:,} calls, see label_habits.yaml):")
@@ -151,8 +153,8 @@ def _print_disagreements(result: object) -> None:
 
 def _print_summary(results: list[Any]) -> None:
     table = Table("held-out city", "accuracy", "macro-F1", "BH recall", "BH share gap",
-                  "max other gap", "baseline acc", "baseline F1", "acc w/o habits",
-                  "F1 w/o habits", title="Cross-city summary")
+                  "max other gap", "baseline acc", "baseline F1", "rules-only acc",
+                  "acc w/o habits", "F1 w/o habits", title="Cross-city summary")
     for r in results:
         e = r.evaluation
         bh = e.categories.get("behavioral_health")
@@ -162,7 +164,7 @@ def _print_summary(results: list[Any]) -> None:
         table.add_row(r.city, f"{e.accuracy:.3f}", f"{e.macro_f1:.3f}", _fmt(e.bh_recall),
                       f"{bh.share_gap_pp:+.2f}" if bh else "-", f"{other:.2f}",
                       f"{r.baseline['accuracy']:.3f}", f"{r.baseline['macro_f1']:.3f}",
-                      f"{w.accuracy:.3f}" if w else "-", f"{w.macro_f1:.3f}" if w else "-")
+                      f"{r.rules_only['accuracy']:.3f}", f"{w.accuracy:.3f}" if w else "-", f"{w.macro_f1:.3f}" if w else "-")
     console.print(table)
 
 
