@@ -164,7 +164,8 @@ def _print_summary(results: list[Any]) -> None:
         table.add_row(r.city, f"{e.accuracy:.3f}", f"{e.macro_f1:.3f}", _fmt(e.bh_recall),
                       f"{bh.share_gap_pp:+.2f}" if bh else "-", f"{other:.2f}",
                       f"{r.baseline['accuracy']:.3f}", f"{r.baseline['macro_f1']:.3f}",
-                      f"{r.rules_only['accuracy']:.3f}", f"{w.accuracy:.3f}" if w else "-", f"{w.macro_f1:.3f}" if w else "-")
+                      f"{r.rules_only['accuracy']:.3f}", f"{w.accuracy:.3f}" if w else "-",
+                      f"{w.macro_f1:.3f}" if w else "-")
     console.print(table)
 
 
