@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cswb.classify import KEY_COLUMNS, OUTPUT_SCHEMA, Classifier, build_classifier, load_classifier
@@ -245,3 +248,33 @@ def test_override_flags_replace_and_unknown_keeps_the_note(tmp_path: Path) -> No
     out = clf.classify_types(["SUICIDE THREAT", "CODE 9"], ["anywhere", "X"]).to_pylist()
     assert (out[0]["category"], out[0]["flags"]) == ("medical", ["welfare"])
     assert (out[1]["category"], out[1]["unknown_reason"]) == ("unknown", "code retired in 2019")
+
+
+@pytest.fixture(scope="module")
+def module_classifier(tmp_path_factory: pytest.TempPathFactory) -> Classifier:
+    return build_classifier(Settings(data_dir=tmp_path_factory.mktemp("classify")))
+
+
+_ANY_TEXT = st.one_of(st.none(), st.text(max_size=80),
+                      st.text(alphabet="IPJOW/-*_&0123456789 abcDV", max_size=30))
+
+
+@given(types=st.lists(_ANY_TEXT, min_size=1, max_size=30),
+       dispositions=st.lists(_ANY_TEXT, min_size=30, max_size=30))
+@hypothesis_settings(max_examples=60, deadline=None)
+def test_any_text_gets_a_valid_classification(module_classifier: Classifier,
+                                              types: list[str | None],
+                                              dispositions: list[str | None]) -> None:
+    clf = module_classifier
+    n = len(types)
+    table = keys([{"source": "s", "initial_call_type": types[(i + 1) % n],
+                   "final_call_type": types[i], "disposition_raw": dispositions[i]}
+                  for i in range(n)])
+    out = clf.classify_keys(table)
+    assert out.num_rows == n
+    taxonomy = load_taxonomy()
+    for row in out.to_pylist():
+        assert row["category"] in taxonomy.category_codes
+        assert set(row["flags"]) <= set(taxonomy.flag_codes)
+        assert (row["unknown_reason"] is None) == (row["category"] != "unknown")
+        assert 0.0 <= row["confidence"] <= 1.0
