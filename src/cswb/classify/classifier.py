@@ -186,7 +186,6 @@ class Classifier:
                                f"guess ({guess}, {prob:.2f}) is below "
                                f"{self.model_min_confidence:.2f}")
             out.decided_by[row] = self.model.label
-            out.confidence[row] = prob
 
     # --- per key row ----------------------------------------------------------------------
     def classify_keys(self, keys: pa.Table) -> pa.Table:
