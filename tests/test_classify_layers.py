@@ -278,3 +278,14 @@ def test_any_text_gets_a_valid_classification(module_classifier: Classifier,
         assert set(row["flags"]) <= set(taxonomy.flag_codes)
         assert (row["unknown_reason"] is None) == (row["category"] != "unknown")
         assert 0.0 <= row["confidence"] <= 1.0
+
+
+def test_priority_out_of_range_is_ignored_and_text_priority_is_an_error(
+        settings: Settings) -> None:
+    clf = load_classifier(settings)
+    table = keys([{"initial_call_type": "THEFT", "final_call_type": "SUSPICIOUS PERSON"}] * 2)
+    table = table.set_column(5, "priority", pa.array([1, 500], pa.int64()))
+    assert clf.classify_keys(table).column("category").to_pylist() == [
+        "property_crime", "suspicion"]
+    with pytest.raises(ClassifyError, match="priority must be a number"):
+        clf.classify_keys(table.set_column(5, "priority", pa.array(["x", "y"])))

@@ -202,8 +202,7 @@ class Classifier:
         per_type = self.type_verdicts(raw.to_pylist())
         v_init = self._row_verdicts(per_type, raw, source, initial)
         v_final = self._row_verdicts(per_type, raw, source, final)
-        priority = keys.column("priority").combine_chunks().cast(pa.int8())
-        chosen = self._combine(v_init, v_final, priority.fill_null(0).to_numpy())
+        chosen = self._combine(v_init, v_final, _priorities(keys))
         chosen.flags |= self._disposition_bits(_strings(keys, "disposition_raw"))
         for category, bits in self._category_bits.items():
             chosen.flags[chosen.category == category] |= bits
@@ -323,6 +322,17 @@ def bare_keys(call_types: Sequence[str | None],
         "disposition_raw": nulls, "priority_raw": nulls,
         "priority": pa.nulls(n, pa.int8()),
     })
+
+
+def _priorities(table: pa.Table) -> np.ndarray:
+    """Normalised priorities 1-4 as int64, 0 where null or outside 1-4."""
+    column = table.column("priority").combine_chunks()
+    try:
+        values = column.cast(pa.float64()).fill_null(0).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise ClassifyError("classify_keys: priority must be a number 1-4 (or null), got "
+                            f"a column of type {column.type}") from None
+    return np.where((values >= 1) & (values <= 4), values, 0).astype(np.int64)
 
 
 def _strings(table: pa.Table, name: str) -> pa.Array:
