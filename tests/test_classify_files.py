@@ -110,6 +110,7 @@ def test_metrics_match_a_hand_computation() -> None:
     f1_bh = 2 * 1.0 * 0.25 / 1.25
     assert e.macro_f1 == pytest.approx((f1_complaint + f1_bh) / 2)  # over labelled categories
     assert e.bh_recall == pytest.approx(15 / 20)  # category or a BH flag
+    assert e.bh_share_pct == pytest.approx(15.0)  # c (flag) and d (category)
     assert complaint.share_gap_pp == pytest.approx(70 - 80)
     assert e.categories["traffic"].labelled_volume == 0
     assert e.confusion["complaint"] == {"complaint": 60, "traffic": 20}

@@ -100,6 +100,10 @@ def _print_headline(e: Evaluation) -> None:
     console.print(f"accuracy {e.accuracy:.3f} | macro-F1 {e.macro_f1:.3f} | BH recall "
                   f"{bh_recall} | behavioral_health share gap {bh_gap} | largest other share "
                   f"gap {worst_gap}")
+    category_share = bh.predicted_share_pct if bh else 0.0
+    console.print(f"behavioural health (category or mental_health/suicide/substance_use flag): "
+                  f"{e.bh_share_pct:.2f}% of calls; the behavioral_health category alone: "
+                  f"{category_share:.2f}%")
     met = targets_met(e)
     console.print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}"
                                           for k, v in met.items()))
