@@ -110,6 +110,7 @@ def test_metrics_match_a_hand_computation() -> None:
     f1_bh = 2 * 1.0 * 0.25 / 1.25
     assert e.macro_f1 == pytest.approx((f1_complaint + f1_bh) / 2)  # over labelled categories
     assert e.bh_recall == pytest.approx(15 / 20)  # category or a BH flag
+    assert e.bh_share_pct == pytest.approx(15.0)  # c (flag) and d (category)
     assert complaint.share_gap_pp == pytest.approx(70 - 80)
     assert e.categories["traffic"].labelled_volume == 0
     assert e.confusion["complaint"] == {"complaint": 60, "traffic": 20}
@@ -139,3 +140,21 @@ def test_cross_city_skips_clearly_without_labels(tmp_path: Path) -> None:
                                  str(tmp_path / "absent.csv")],
                            env={"CSWB_DATA_DIR": str(tmp_path / "var")})
     assert result.exit_code == 0 and "Skipped: no labelled call types" in result.output
+
+
+def test_train_command_excludes_a_city(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("city,call_type,count,category\n"
+                      "A,FOO ONE,5,traffic\nA,FOO TWO,5,traffic\nA,BAR ONE,5,complaint\n"
+                      "B,BAR TWO,5,complaint\nB,QUX,5,alarm\n", encoding="utf-8")
+    out = tmp_path / "model.npz"
+    result = runner.invoke(app, ["classify", "train", "--labels", str(labels),
+                                 "--exclude-city", "B", "--output", str(out)],
+                           env={"CSWB_DATA_DIR": str(tmp_path / "var"), "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    from cswb.classify.model import load_model
+
+    model = load_model(out)
+    assert model is not None and model.meta["trained_on"] == ["A"]
+    assert set(model.classes) == {"traffic", "complaint"}
+    assert model.predict_proba(["foo three"]).argmax() == model.classes.index("traffic")

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cswb.classify import KEY_COLUMNS, OUTPUT_SCHEMA, Classifier, build_classifier, load_classifier
@@ -201,3 +204,88 @@ def test_many_distinct_keys_in_one_call(settings: Settings) -> None:
     categories = out.column("category").to_pylist()
     assert categories[0] == "property_crime" and categories[2000] == "suspicion"
     assert categories[n - 1] == ("property_crime" if (n - 1) % 4000 < 2000 else "suspicion")
+
+
+def test_agrees_with_the_synthetic_citys_truth_table(settings: Settings) -> None:
+    """The synthetic city's call types carry a category and flags written from the taxonomy by
+    another hand: a fourth vocabulary. Volume-weighted agreement and BH flags are checked."""
+    import csv
+    from importlib import resources
+
+    text = resources.files("cswb.synth").joinpath("vocab/call_types.csv").read_text("utf-8")
+    truth = list(csv.DictReader(text.splitlines()))
+    out = load_classifier(settings).classify_types([t["call_type"] for t in truth])
+    weights = [float(t["weight"]) for t in truth]
+    agree = sum(w for w, t, c in zip(weights, truth, out.column("category").to_pylist(),
+                                     strict=True) if c == t["category"])
+    assert agree / sum(weights) > 0.93
+    taxonomy = load_taxonomy()
+    bh_truth = [i for i, t in enumerate(truth)
+                if taxonomy.is_bh(t["category"], t["flags"].split(";") if t["flags"] else [])]
+    flags = out.column("flags").to_pylist()
+    categories = out.column("category").to_pylist()
+    found = [i for i in bh_truth if taxonomy.is_bh(categories[i], flags[i])]
+    assert len(found) / len(bh_truth) > 0.9
+
+
+def test_narrative_flags(settings: Settings) -> None:
+    clf = load_classifier(settings)
+    out = clf.narrative_flags(pa.array([
+        "Caller says her son is suicidal and has a knife; he is homeless", None,
+        "Neighbour reports loud party"])).to_pylist()
+    assert out[0] == ["domestic", "homelessness", "mental_health", "suicide", "weapon"]
+    assert out[1] == [] and out[2] == []
+
+
+def test_override_flags_replace_and_unknown_keeps_the_note(tmp_path: Path) -> None:
+    taxonomy = load_taxonomy()
+    path = tmp_path / "o.csv"
+    set_override(path, taxonomy, source="", call_type="SUICIDE THREAT", category="medical",
+                 flags="welfare")
+    set_override(path, taxonomy, source="X", call_type="CODE 9", category="unknown",
+                 note="code retired in 2019")
+    clf = Classifier(taxonomy, load_rules(taxonomy), None, read_overrides(path, taxonomy))
+    out = clf.classify_types(["SUICIDE THREAT", "CODE 9"], ["anywhere", "X"]).to_pylist()
+    assert (out[0]["category"], out[0]["flags"]) == ("medical", ["welfare"])
+    assert (out[1]["category"], out[1]["unknown_reason"]) == ("unknown", "code retired in 2019")
+
+
+@pytest.fixture(scope="module")
+def module_classifier(tmp_path_factory: pytest.TempPathFactory) -> Classifier:
+    return build_classifier(Settings(data_dir=tmp_path_factory.mktemp("classify")))
+
+
+_ANY_TEXT = st.one_of(st.none(), st.text(max_size=80),
+                      st.text(alphabet="IPJOW/-*_&0123456789 abcDV", max_size=30))
+
+
+@given(types=st.lists(_ANY_TEXT, min_size=1, max_size=30),
+       dispositions=st.lists(_ANY_TEXT, min_size=30, max_size=30))
+@hypothesis_settings(max_examples=60, deadline=None)
+def test_any_text_gets_a_valid_classification(module_classifier: Classifier,
+                                              types: list[str | None],
+                                              dispositions: list[str | None]) -> None:
+    clf = module_classifier
+    n = len(types)
+    table = keys([{"source": "s", "initial_call_type": types[(i + 1) % n],
+                   "final_call_type": types[i], "disposition_raw": dispositions[i]}
+                  for i in range(n)])
+    out = clf.classify_keys(table)
+    assert out.num_rows == n
+    taxonomy = load_taxonomy()
+    for row in out.to_pylist():
+        assert row["category"] in taxonomy.category_codes
+        assert set(row["flags"]) <= set(taxonomy.flag_codes)
+        assert (row["unknown_reason"] is None) == (row["category"] != "unknown")
+        assert 0.0 <= row["confidence"] <= 1.0
+
+
+def test_priority_out_of_range_is_ignored_and_text_priority_is_an_error(
+        settings: Settings) -> None:
+    clf = load_classifier(settings)
+    table = keys([{"initial_call_type": "THEFT", "final_call_type": "SUSPICIOUS PERSON"}] * 2)
+    table = table.set_column(5, "priority", pa.array([1, 500], pa.int64()))
+    assert clf.classify_keys(table).column("category").to_pylist() == [
+        "property_crime", "suspicion"]
+    with pytest.raises(ClassifyError, match="priority must be a number"):
+        clf.classify_keys(table.set_column(5, "priority", pa.array(["x", "y"])))

@@ -242,3 +242,43 @@ def test_rule_patterns_run_on_arrow_and_python() -> None:
         re.compile(pattern)
         assert pa.compute.match_substring_regex(pa.array(["x"]), pattern=pattern) is not None, \
             rule_id
+
+
+@pytest.mark.shared_data
+def test_seattle_beat_calls_agree_with_the_authors_broad_categories(
+        shared_data: Path, settings: Settings) -> None:
+    """The beat file's author grouped each call by its *initial* type (``broad_category``,
+    their own grouping, not the taxonomy: trespass counts as "suspicious" there). Classified
+    alone, the initial types must agree with it; whole keys (final type deciding, clearance as
+    disposition, priority) agree less, since a final type often moves the call elsewhere (a
+    suspicious person found to be a disturbance)."""
+    path = shared_data / "calls/seattle_beat_c3/potential_mad_beach_calls_2010-2023.csv"
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    clf = build_classifier(settings)
+    table = pa.table({
+        "source": ["seattle"] * len(rows),
+        "initial_call_type": [r["Initial.Call.Type"] or None for r in rows],
+        "final_call_type": [r["Final.Call.Type"] or None for r in rows],
+        "disposition_raw": [r["Event.Clearance.Description"] or None for r in rows],
+        "priority_raw": [r["Priority"] for r in rows],
+        "priority": pa.array([min(int(r["Priority"]), 4) if r["Priority"].isdigit() else None
+                              for r in rows], pa.int8()),
+    })
+    whole = clf.classify_keys(table).column("category").to_pylist()
+    initial = clf.classify_types([r["Initial.Call.Type"] or None for r in rows]
+                                 ).column("category").to_pylist()
+    expected = {"theft": {"property_crime"}, "prop.dmg": {"property_crime"},
+                "drug": {"drugs"}, "lewd": {"sex_offense"}, "traffic": {"traffic"},
+                "suspicious": {"suspicion", "other_crime"},
+                "violence": {"violent_crime", "other_crime", "domestic_violence"}}
+
+    def agreement(categories: list[str]) -> float:
+        checked = [(r["broad_category"], c) for r, c in zip(rows, categories, strict=True)
+                   if r["broad_category"] in expected]
+        assert len(checked) > 1500
+        return sum(c in expected[b] for b, c in checked) / len(checked)
+
+    assert agreement(initial) > 0.93
+    assert agreement(whole) > 0.8
+    assert whole.count("unknown") / len(whole) < 0.01

@@ -18,7 +18,7 @@ gathered back to rows with NumPy. How the two call types combine:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +79,30 @@ class Verdicts:
                         self.decided_by[index], self.reason[index])
 
 
+@dataclass
+class _OverrideTable:
+    """The overrides as arrays, for vectorised lookup."""
+
+    keys: pa.Array
+    category: np.ndarray
+    reason: np.ndarray
+    flags: np.ndarray
+    has_flags: np.ndarray
+
+    @classmethod
+    def build(cls, overrides: dict[str, LabelledType], bit: Callable[[str], int]
+              ) -> _OverrideTable:
+        items = list(overrides.values())
+        return cls(
+            pa.array(list(overrides), type=pa.string()),
+            np.array([o.category for o in items], dtype=object),
+            np.array([None if o.category != UNKNOWN else
+                      (o.note or "set to unknown by an analyst's override") for o in items],
+                     dtype=object),
+            np.array([sum(bit(f) for f in o.flags) for o in items], dtype=np.int64),
+            np.array([bool(o.flags) for o in items], dtype=bool))
+
+
 class Classifier:
     """Overrides, rules and model over a taxonomy; see the module docstring."""
 
@@ -96,6 +120,7 @@ class Classifier:
         self._category_bits = {c: sum(self._bit(f) for f in flags)
                                for c, flags in CATEGORY_FLAGS.items()}
         self._overrides = {_pair_key(o.city, o.call_type): o for o in overrides}
+        self._override_table = _OverrideTable.build(self._overrides, self._bit)
         digest = hashlib.sha256()
         for part in (LOGIC_VERSION, str(review_below), str(model_min_confidence),
                      model.label if model else "no-model", *version_parts,
@@ -161,7 +186,6 @@ class Classifier:
                                f"guess ({guess}, {prob:.2f}) is below "
                                f"{self.model_min_confidence:.2f}")
             out.decided_by[row] = self.model.label
-            out.confidence[row] = prob
 
     # --- per key row ----------------------------------------------------------------------
     def classify_keys(self, keys: pa.Table) -> pa.Table:
@@ -178,8 +202,7 @@ class Classifier:
         per_type = self.type_verdicts(raw.to_pylist())
         v_init = self._row_verdicts(per_type, raw, source, initial)
         v_final = self._row_verdicts(per_type, raw, source, final)
-        priority = keys.column("priority").combine_chunks().cast(pa.int8())
-        chosen = self._combine(v_init, v_final, priority.fill_null(0).to_numpy())
+        chosen = self._combine(v_init, v_final, _priorities(keys))
         chosen.flags |= self._disposition_bits(_strings(keys, "disposition_raw"))
         for category, bits in self._category_bits.items():
             chosen.flags[chosen.category == category] |= bits
@@ -202,19 +225,20 @@ class Classifier:
     def _apply_overrides(self, verdicts: Verdicts, source: pa.Array, column: pa.Array) -> None:
         norm_source = pc.utf8_lower(pc.utf8_trim_whitespace(source.fill_null("")))
         norm_type = pc.utf8_lower(pc.utf8_trim_whitespace(column))
-        keys = pa.array(list(self._overrides), type=pa.string())
+        table = self._override_table
         for scope in (pa.scalar(""), norm_source):  # any-source overrides, then per source
             pair = pc.binary_join_element_wise(scope, norm_type, "\x1f")
-            found = pc.index_in(pair, value_set=keys).fill_null(-1).to_numpy()
-            for row in np.flatnonzero(found >= 0):
-                override = self._overrides[keys[found[row]].as_py()]
-                verdicts.category[row] = override.category
-                verdicts.confidence[row] = 1.0
-                verdicts.decided_by[row] = "override"
-                verdicts.reason[row] = None if override.category != UNKNOWN else (
-                    override.note or "set to unknown by an analyst's override")
-                if override.flags:
-                    verdicts.flags[row] = sum(self._bit(f) for f in override.flags)
+            found = pc.index_in(pair, value_set=table.keys).fill_null(-1).to_numpy()
+            rows = np.flatnonzero(found >= 0)
+            if not len(rows):
+                continue
+            which = found[rows]
+            verdicts.category[rows] = table.category[which]
+            verdicts.confidence[rows] = 1.0
+            verdicts.decided_by[rows] = "override"
+            verdicts.reason[rows] = table.reason[which]
+            has_flags = table.has_flags[which]
+            verdicts.flags[rows[has_flags]] = table.flags[which[has_flags]]
 
     def _combine(self, initial: Verdicts, final: Verdicts, priority: np.ndarray) -> Verdicts:
         has_final = final.category != UNKNOWN
@@ -252,9 +276,8 @@ class Classifier:
 
     def _table(self, chosen: Verdicts, n: int) -> pa.Table:
         masks, inverse = np.unique(chosen.flags, return_inverse=True)
-        lists = pa.array([[f for k, f in enumerate(self._flag_codes) if int(m) >> k & 1]
+        lists = pa.array([sorted(f for k, f in enumerate(self._flag_codes) if int(m) >> k & 1)
                           for m in masks], type=pa.list_(pa.string()))
-        lists = pa.array([sorted(x) for x in lists.to_pylist()], type=pa.list_(pa.string()))
         category = chosen.category.astype(str)
         reason = [(r or REASON_EMPTY) if c == UNKNOWN else None
                   for c, r in zip(category.tolist(), chosen.reason.tolist(), strict=True)]
@@ -268,6 +291,17 @@ class Classifier:
             pa.array(reason, pa.string()),
             pa.array(review, pa.bool_()),
         ], schema=OUTPUT_SCHEMA)
+
+    def narrative_flags(self, narratives: pa.Array) -> pa.Array:
+        """Flags found in free-text narratives (list<string> per row, sorted; null stays
+        empty). One vectorised pass of the flag rules over the normalised texts; the text is
+        never logged or stored by this function."""
+        texts = pa.array([normalise(t) for t in narratives.to_pylist()], type=pa.string())
+        bits = self._close_flags(flag_bits(self.rules.flag_rules, texts, self._flag_codes))
+        masks, inverse = np.unique(bits, return_inverse=True)
+        lists = pa.array([sorted(f for k, f in enumerate(self._flag_codes) if int(m) >> k & 1)
+                          for m in masks], type=pa.list_(pa.string()))
+        return lists.take(pa.array(inverse.reshape(-1)))
 
     # --- conveniences ---------------------------------------------------------------------
     def classify_types(self, call_types: Sequence[str | None],
@@ -288,6 +322,17 @@ def bare_keys(call_types: Sequence[str | None],
         "disposition_raw": nulls, "priority_raw": nulls,
         "priority": pa.nulls(n, pa.int8()),
     })
+
+
+def _priorities(table: pa.Table) -> np.ndarray:
+    """Normalised priorities 1-4 as int64, 0 where null or outside 1-4."""
+    column = table.column("priority").combine_chunks()
+    try:
+        values = column.cast(pa.float64()).fill_null(0).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise ClassifyError("classify_keys: priority must be a number 1-4 (or null), got "
+                            f"a column of type {column.type}") from None
+    return np.where((values >= 1) & (values <= 4), values, 0).astype(np.int64)
 
 
 def _strings(table: pa.Table, name: str) -> pa.Array:

@@ -66,6 +66,7 @@ class CityResult:
     habit_types: int
     habit_volume: int
     baseline: dict[str, float]
+    rules_only: dict[str, float]
     disagreements: list[Disagreement]
 
 
@@ -103,8 +104,12 @@ def cross_city(labels: Sequence[LabelledType], overrides: Sequence[LabelledType]
                                 model_min_confidence=model_min_confidence,
                                 version_parts=(taxonomy_text(),))
         predictions = predict(classifier, held)
-        results.append(_city_result(city, held, predictions, labels=labels, taxonomy=taxonomy,
-                                    top=top))
+        rules = Classifier(taxonomy, load_rules(taxonomy), None, kept,
+                           review_below=review_below, model_min_confidence=model_min_confidence)
+        alone = score(city, held, predict(rules, held), taxonomy)
+        result = _city_result(city, held, predictions, labels=labels, taxonomy=taxonomy, top=top)
+        result.rules_only = {"accuracy": alone.accuracy, "macro_f1": alone.macro_f1}
+        results.append(result)
     return results
 
 
@@ -126,7 +131,7 @@ def _city_result(city: str, held: list[LabelledType], predictions: list[Predicti
     disagreements.sort(key=lambda d: -d.count)
     return CityResult(city, evaluation, without, len(held) - len(keep),
                       sum(held[i].count for i in range(len(held)) if habit_of[i] is not None),
-                      baseline(labels, city, taxonomy), disagreements[:top])
+                      baseline(labels, city, taxonomy), {}, disagreements[:top])
 
 
 def baseline(labels: Sequence[LabelledType], city: str, taxonomy: Taxonomy) -> dict[str, float]:
@@ -153,7 +158,7 @@ def result_dict(result: CityResult) -> dict[str, Any]:
         "city": result.city, "figures": result.evaluation.as_dict(),
         "without_habits": result.without_habits.as_dict() if result.without_habits else None,
         "habit_types": result.habit_types, "habit_volume": result.habit_volume,
-        "baseline": result.baseline,
+        "baseline": result.baseline, "rules_only": result.rules_only,
         "disagreements": [d.__dict__ for d in result.disagreements],
     }
 

@@ -47,6 +47,8 @@ class Evaluation:
     categories: dict[str, CategoryScore]
     confusion: dict[str, dict[str, int]]
     decided_by: dict[str, int] = field(default_factory=dict)
+    #: Share of calls cswb marks as behavioural health (category or a BH flag), in percent.
+    bh_share_pct: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,8 +81,9 @@ def score(name: str, labels: Sequence[LabelledType], predictions: Sequence[Predi
     """Volume-weighted figures of ``predictions`` against ``labels``."""
     confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     decided: dict[str, int] = defaultdict(int)
-    volume = correct = bh_volume = bh_found = 0
+    volume = correct = bh_volume = bh_found = bh_marked = 0
     for label, pred in zip(labels, predictions, strict=True):
+        bh_marked += label.count if taxonomy.is_bh(pred.category, pred.flags) else 0
         confusion[label.category][pred.category] += label.count
         decided[pred.decided_by.split("@")[0].split(":")[0]] += label.count
         volume += label.count
@@ -93,7 +96,8 @@ def score(name: str, labels: Sequence[LabelledType], predictions: Sequence[Predi
     return Evaluation(name, len(labels), volume, correct / volume if volume else math.nan,
                       sum(present) / len(present) if present else math.nan,
                       bh_found / bh_volume if bh_volume else None, categories,
-                      {k: dict(v) for k, v in confusion.items()}, dict(decided))
+                      {k: dict(v) for k, v in confusion.items()}, dict(decided),
+                      100 * bh_marked / volume if volume else 0.0)
 
 
 def _category_scores(confusion: dict[str, dict[str, int]], volume: int

@@ -20,7 +20,7 @@ EXPANSIONS: dict[str, str] = {
     "b&e": "breaking and entering", "st arm": "strong arm", "ip": "in progress",
     "jo": "just occurred", "subj": "subject", "subjs": "subjects", "susp": "suspicious",
     "dv": "domestic violence", "dom": "domestic", "od": "overdose",
-    "edp": "emotionally disturbed person",
+    "edp": "emotionally disturbed person", "mha": "mental health act",
     "mva": "motor vehicle accident", "mvc": "motor vehicle collision", "unk": "unknown",
     "unkn": "unknown", "unknwn": "unknown", "acc": "accident", "accidnt": "accident",
     "veh": "vehicle", "vehs": "vehicles", "dist": "disturbance", "disturb": "disturbance",

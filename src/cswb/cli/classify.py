@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from cswb.classify import build_classifier, load_taxonomy
@@ -77,7 +78,9 @@ def _cross_city(settings: Settings, path: Path, as_json: bool, top: int) -> None
         _print_evaluation(result.evaluation)
         console.print(f"Baseline (plain char n-gram logistic regression, same training cities): "
                       f"accuracy {result.baseline['accuracy']:.3f}, macro-F1 "
-                      f"{result.baseline['macro_f1']:.3f}")
+                      f"{result.baseline['macro_f1']:.3f}; rules alone (no model): accuracy "
+                      f"{result.rules_only['accuracy']:.3f}, macro-F1 "
+                      f"{result.rules_only['macro_f1']:.3f}")
         if result.without_habits is not None:
             console.print(f"\nWithout the city's {result.habit_types} documented labelling-habit "
                           f"types ({result.habit_volume:,} calls, see label_habits.yaml):")
@@ -97,6 +100,10 @@ def _print_headline(e: Evaluation) -> None:
     console.print(f"accuracy {e.accuracy:.3f} | macro-F1 {e.macro_f1:.3f} | BH recall "
                   f"{bh_recall} | behavioral_health share gap {bh_gap} | largest other share "
                   f"gap {worst_gap}")
+    category_share = bh.predicted_share_pct if bh else 0.0
+    console.print(f"behavioural health (category or mental_health/suicide/substance_use flag): "
+                  f"{e.bh_share_pct:.2f}% of calls; the behavioral_health category alone: "
+                  f"{category_share:.2f}%")
     met = targets_met(e)
     console.print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}"
                                           for k, v in met.items()))
@@ -110,6 +117,8 @@ def _print_evaluation(e: Evaluation) -> None:
     table = Table("category", "precision", "recall", "F1", "labelled %", "predicted %", "gap pp",
                   title="Per category (volume-weighted)")
     for code, s in sorted(e.categories.items(), key=lambda kv: -kv[1].labelled_volume):
+        if not (s.labelled_volume or s.predicted_volume):
+            continue
         table.add_row(code, _fmt(s.precision), _fmt(s.recall), _fmt(s.f1),
                       f"{s.labelled_share_pct:.2f}", f"{s.predicted_share_pct:.2f}",
                       f"{s.share_gap_pp:+.2f}")
@@ -118,15 +127,17 @@ def _print_evaluation(e: Evaluation) -> None:
 
 
 def _print_confusion(e: Evaluation) -> None:
-    codes = [c for c, _ in sorted(e.categories.items(), key=lambda kv: -kv[1].labelled_volume)]
-    short = {c: c[:6] for c in codes}
-    table = Table("label \\ predicted", *[short[c] for c in codes],
-                  title="Confusion (share of calls, %; rows = labels)")
-    for label in codes:
+    codes = [c for c, s in sorted(e.categories.items(), key=lambda kv: -kv[1].labelled_volume)
+             if s.labelled_volume or s.predicted_volume]
+    table = Table(title="Confusion (% of calls; rows = labels, columns numbered as the rows)",
+                  padding=(0, 0), box=box.SIMPLE)
+    table.add_column("label \\ predicted", no_wrap=True)
+    for i in range(1, len(codes) + 1):
+        table.add_column(str(i), justify="right", no_wrap=True, min_width=4)
+    for i, label in enumerate(codes, start=1):
         row = e.confusion.get(label, {})
-        if not row:
-            continue
-        table.add_row(label, *[_pct(row.get(p, 0), e.volume) for p in codes])
+        if row:
+            table.add_row(f"{i} {label}", *[_pct(row.get(p, 0), e.volume) for p in codes])
     console.print(table)
 
 
@@ -146,8 +157,8 @@ def _print_disagreements(result: object) -> None:
 
 def _print_summary(results: list[Any]) -> None:
     table = Table("held-out city", "accuracy", "macro-F1", "BH recall", "BH share gap",
-                  "max other gap", "baseline acc", "baseline F1", "acc w/o habits",
-                  "F1 w/o habits", title="Cross-city summary")
+                  "max other gap", "baseline acc", "baseline F1", "rules-only acc",
+                  "acc w/o habits", "F1 w/o habits", title="Cross-city summary")
     for r in results:
         e = r.evaluation
         bh = e.categories.get("behavioral_health")
@@ -157,7 +168,8 @@ def _print_summary(results: list[Any]) -> None:
         table.add_row(r.city, f"{e.accuracy:.3f}", f"{e.macro_f1:.3f}", _fmt(e.bh_recall),
                       f"{bh.share_gap_pp:+.2f}" if bh else "-", f"{other:.2f}",
                       f"{r.baseline['accuracy']:.3f}", f"{r.baseline['macro_f1']:.3f}",
-                      f"{w.accuracy:.3f}" if w else "-", f"{w.macro_f1:.3f}" if w else "-")
+                      f"{r.rules_only['accuracy']:.3f}", f"{w.accuracy:.3f}" if w else "-",
+                      f"{w.macro_f1:.3f}" if w else "-")
     console.print(table)
 
 
