@@ -104,7 +104,7 @@ def arrivals_by_hour_of_week(con: duckdb.DuckDBPyConnection, policy: Policy, tie
     if not classified:
         raise NoClassifiedCallsError(
             "no call is classified (category is empty), so no arrivals can be counted for "
-            f"{tier.value}: classify the calls first (`cswb classify`), or give "
+            f"{tier.value}: classify the calls first (`cswb classify apply`), or give "
             "--arrivals-per-week")
     where = f"category IS NOT NULL AND tier = {lit(tier.value)}"
     return _hourly(con, with_tier_sql(policy, relation), where, tier.value)
