@@ -158,6 +158,9 @@ def test_publish_two_way_and_flags() -> None:
     flags = MetricTable("calls_by_flag", ("flag", "calls", "share"),
                         [("weapon", 4, 0.04), ("youth", 20, 0.2)], public=True)
     assert publish(flags, THRESHOLD).rows == [("weapon", None, None), ("youth", 20, 0.2)]
+    few = MetricTable("calls_by_flag", ("flag", "calls", "share"), [("weapon", 4, 0.5)],
+                      public=True, notes={"total_calls": 8})
+    assert "total_calls" not in publish(few, THRESHOLD).notes
     with pytest.raises(AnalyticsError, match="not meant"):
         publish(MetricTable("r", ("location", "calls"), [("X", 3)]), THRESHOLD)
 

@@ -388,6 +388,8 @@ def _publish_independent(table: MetricTable, threshold: int) -> MetricTable:
     rows = [_blank(table, row) if s else row for row, s in zip(table.rows, small, strict=True)]
     notes = {**table.notes, "threshold": threshold, "hidden_primary": int(small.sum()),
              "hidden_complementary": 0}
+    if 0 < notes.get("total_calls", 0) < threshold:
+        notes.pop("total_calls")
     return MetricTable(table.name, table.columns, rows, public=True, notes=notes)
 
 
