@@ -42,7 +42,7 @@ class AnalyticsError(CswbError):
     """A metric or forecast cannot be computed as asked (bad filter, no classification...)."""
 
     code = "analytics_error"
-    exit_code = 7
+    exit_code = 11
 
 
 class Dialect:
