@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.synth",
     "cswb.cli.serve",
     "cswb.cli.db",
+    "cswb.cli.keys",
 )
 
 app = typer.Typer(
