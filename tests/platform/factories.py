@@ -68,3 +68,16 @@ def open_case_as(world: World, agency: str = "police", *,
             service.change_status(session, chair, case.id, expected_version=case.version,
                                   target=step)
         return case.id
+
+
+def cli_env(settings: Any) -> dict[str, str]:
+    """Environment for running ``cswb`` with exactly these settings' store and keys."""
+    import json
+
+    return {"CSWB_ENVIRONMENT": settings.environment,
+            "CSWB_DATA_DIR": str(settings.data_dir),
+            "CSWB_OPERATIONAL_URL": settings.resolved_operational_url,
+            "CSWB_FIELD_KEYS": json.dumps({k: v.get_secret_value()
+                                           for k, v in settings.field_keys.items()}),
+            "CSWB_SEARCH_KEY": settings.search_key.get_secret_value(),
+            "CSWB_SECRET_KEY": settings.secret_key.get_secret_value()}

@@ -43,9 +43,13 @@ def record(session: Session, actor: Actor, action: str, object_type: str,
     return entry
 
 
-def entry_hash(entry: AuditEntry, seq: int, prev_hash: str) -> str:
-    """SHA-256 over the position, the previous hash and every field of the entry."""
-    content = [seq, prev_hash, entry.id, entry.recorded_at.isoformat(), entry.actor,
+def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
+    """SHA-256 over the previous entry's hash and every field of this entry.
+
+    The position (``seq``) is left out: the links define the order, so a renumbering shows up
+    exactly where an entry was inserted, removed or moved, not at every later position.
+    """
+    content = [prev_hash, entry.id, entry.recorded_at.isoformat(), entry.actor,
                entry.agency, entry.action, entry.object_type, entry.object_id, entry.fields,
                entry.basis, entry.source, entry.outcome]
     canonical = json.dumps(content, separators=(",", ":"), ensure_ascii=False)
@@ -89,7 +93,7 @@ def _seal_batch(session: Session, batch_size: int) -> int:
     for entry in pending:
         seq += 1
         entry.seq, entry.prev_hash = seq, prev
-        entry.entry_hash = prev = entry_hash(entry, seq, prev)
+        entry.entry_hash = prev = entry_hash(entry, prev)
     if pending:
         if head is None:
             session.add(AuditHead(id=HEAD_ID, seq=seq, entry_hash=prev))
@@ -162,10 +166,10 @@ def _check(entry: AuditEntry, expected_seq: int, prev: str) -> Sequence[ChainBre
                                  f"{missing} entr{'y' if missing == 1 else 'ies'} missing "
                                  f"before it (positions {expected_seq}-{entry.seq - 1}): "
                                  "deleted"))
-    own = entry_hash(entry, entry.seq, entry.prev_hash or "")
+    own = entry_hash(entry, entry.prev_hash or "")
     if own != entry.entry_hash:
         breaks.append(ChainBreak(entry.seq, entry.id, "its content does not match its hash: "
-                                 "the entry was edited or moved"))
+                                 "the entry was edited"))
     elif entry.prev_hash != prev and entry.seq == expected_seq:
         breaks.append(ChainBreak(entry.seq, entry.id, "it does not follow the entry before "
                                  "it: an entry was inserted, deleted or reordered here"))

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.serve",
     "cswb.cli.db",
     "cswb.cli.keys",
+    "cswb.cli.audit",
 )
 
 app = typer.Typer(
