@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     retention_case_identity_days: int = Field(
         90, ge=0, description="Days after a case closes before its identifying details "
         "(name, date of birth, address) are purged by `cswb retention run`.")
+    audit_seal_seconds: float = Field(
+        1.0, gt=0, description="How often the server chains new audit entries (the sealer).")
     max_request_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest request body the API accepts.")
     oidc_issuer: str | None = Field(

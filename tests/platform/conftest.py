@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -83,3 +84,15 @@ def ops(platform_settings: Settings, backend: str) -> Iterator[OperationalStore]
 def world(ops: OperationalStore) -> World:
     """Agencies and one user of every role in each of them."""
     return build_world(ops)
+
+
+@pytest.fixture
+def client(platform_settings: Settings, world: World, tmp_path: Path) -> Iterator[TestClient]:
+    """The real app (API and pages) over this test's operational store, started."""
+    from cswb.api import create_app
+
+    settings = platform_settings.model_copy(
+        update={"store_url": f"duckdb:///{(tmp_path / 'store').as_posix()}",
+                "duckdb_memory_limit": "1GB"})
+    with TestClient(create_app(settings), client=("203.0.113.5", 50000)) as test_client:
+        yield test_client

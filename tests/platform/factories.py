@@ -81,3 +81,23 @@ def cli_env(settings: Any) -> dict[str, str]:
                                            for k, v in settings.field_keys.items()}),
             "CSWB_SEARCH_KEY": settings.search_key.get_secret_value(),
             "CSWB_SECRET_KEY": settings.secret_key.get_secret_value()}
+
+
+def token_for(world: World, agency: str, role: Role, settings: Any) -> str:
+    """A bearer token for the world's user of ``role`` in ``agency``."""
+    from sqlalchemy import select
+
+    from cswb.security.accounts import issue_token
+    from cswb.storage.operational.models import User
+
+    with world.store.session() as session:
+        user = session.scalars(select(User).where(
+            User.username == world.usernames[(agency, role)])).one()
+        return issue_token(session, user, "bearer", settings)
+
+
+def bearer(token: str, basis: str | None = None) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if basis:
+        headers["X-Access-Basis"] = basis
+    return headers

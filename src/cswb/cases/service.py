@@ -191,6 +191,7 @@ def add_note(session: Session, actor: Actor, case_id: str, note: str) -> CaseEve
     case = load_case(session, actor, case_id, Action.CASE_NOTE)
     event = _event(session, actor, case, "note", {"note": _text(note, "note", MAX_NOTE)})
     record(session, actor, Action.CASE_NOTE.value, "case", case.id, fields=("timeline",))
+    session.flush()
     return event
 
 

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.db",
     "cswb.cli.keys",
     "cswb.cli.audit",
+    "cswb.cli.users",
 )
 
 app = typer.Typer(

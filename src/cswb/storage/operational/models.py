@@ -150,6 +150,7 @@ class CaseAgency(Base):
     left_at: Mapped[datetime | None]
 
     case: Mapped[Case] = relationship(back_populates="agencies")
+    agency: Mapped[Agency] = relationship(lazy="joined")
 
 
 class CaseEvent(Base):

@@ -1,0 +1,112 @@
+"""Who is calling: bearer tokens (API) and session cookies (web), CSRF, request size limits.
+
+Every platform route depends on :func:`current_actor`; there is no route that reads a case
+without it. Authorisation itself is :mod:`cswb.security.policy`, applied by the services.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cswb.api.errors import error_response
+from cswb.errors import AuthenticationError, PermissionDeniedError
+from cswb.security.principal import Actor
+from cswb.security.runtime import Platform
+
+SESSION_COOKIE = "cswb_session"
+CSRF_HEADER = "X-CSRF-Token"
+BASIS_HEADER = "X-Access-Basis"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def platform_of(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(platform_of)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def csrf_token(platform: Platform, session_token: str) -> str:
+    """The CSRF token of a web session: an HMAC of the session token under ``secret_key``."""
+    secret = platform.settings.secret_key
+    key = secret.get_secret_value().encode() if secret else platform.keyring.search_key
+    return hmac.new(key, b"csrf\x1f" + session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def session_token_of(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def current_actor(request: Request, platform: PlatformDep,
+                  basis: Annotated[str | None, Header(
+                      alias=BASIS_HEADER, max_length=200,
+                      description="Why you need this access (required to read identifying "
+                      "details; recorded in the audit log).")] = None) -> Actor:
+    """The authenticated caller, from ``Authorization: Bearer`` or the session cookie."""
+    authorization = request.headers.get("authorization", "")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("use Authorization: Bearer <token>")
+    else:
+        token = session_token_of(request) or ""
+        if not token:
+            raise AuthenticationError("log in first (POST /api/v1/auth/login)")
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent, csrf_token(platform, token)):
+                raise PermissionDeniedError(f"a cookie session must send the {CSRF_HEADER} "
+                                            "header with every change")
+    principal = platform.tokens.verify(token.strip())
+    return Actor(principal, client_address(request), basis or "")
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies larger than ``limit`` bytes with 413 (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLargeError
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _TooLargeError:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await error_response(413, "request_too_large", f"the request body is larger than "
+                             f"{self.limit:,} bytes")(scope, receive, send)
+
+
+class _TooLargeError(Exception):
+    pass
