@@ -88,25 +88,35 @@ class BodyLimitMiddleware:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._too_large(scope, receive, send)
             return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        if scope.get("method") in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        # Read the whole body first (it is small by definition) so an oversized stream is
+        # refused before any handler sees it, then replay it.
+        chunks, size, more = [], 0, True
+        while more:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise _TooLargeError
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)  # disconnect: let the app see it
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        replayed = False
 
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLargeError:
-            await self._too_large(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         await error_response(413, "request_too_large", f"the request body is larger than "
                              f"{self.limit:,} bytes")(scope, receive, send)
-
-
-class _TooLargeError(Exception):
-    pass

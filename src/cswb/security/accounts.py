@@ -107,7 +107,7 @@ def check_password(session: Session, settings: Settings, username: str, password
     The caller commits the session whatever the result (failure counts must stick).
     """
     user = session.scalars(select(User).where(User.username == username)
-                           .with_for_update()).one_or_none()
+                           .with_for_update(of=User)).one_or_none()
     now = utcnow()
     if user is None or user.password_hash is None:
         _verify(_DUMMY_HASH, password)

@@ -93,7 +93,7 @@ class User(Base):
     oidc_subject: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    agency: Mapped[Agency] = relationship(lazy="joined")
+    agency: Mapped[Agency] = relationship(lazy="joined", innerjoin=True)
 
 
 class AuthToken(Base):
@@ -150,7 +150,7 @@ class CaseAgency(Base):
     left_at: Mapped[datetime | None]
 
     case: Mapped[Case] = relationship(back_populates="agencies")
-    agency: Mapped[Agency] = relationship(lazy="joined")
+    agency: Mapped[Agency] = relationship(lazy="joined", innerjoin=True)
 
 
 class CaseEvent(Base):
