@@ -16,7 +16,7 @@ from cswb.api.security import BodyLimitMiddleware
 from cswb.security.runtime import Platform
 from cswb.settings import Settings
 from cswb.storage import open_analytic_store
-from cswb.web import pages
+from cswb.web import pages, session
 from cswb.web.templating import STATIC_DIR, build_templates
 
 DESCRIPTION = """Counts and provenance of the calls for service loaded into cswb's analytic
@@ -51,6 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(docs.router)
     app.include_router(pages.router)
+    app.include_router(session.router)
     if app.state.swagger_assets is not None:
         app.mount(docs.SWAGGER_ASSETS_PATH, StaticFiles(directory=app.state.swagger_assets),
                   name="swagger-ui")

@@ -38,9 +38,8 @@ def client_address(request: Request) -> str:
 
 def csrf_token(platform: Platform, session_token: str) -> str:
     """The CSRF token of a web session: an HMAC of the session token under ``secret_key``."""
-    secret = platform.settings.secret_key
-    key = secret.get_secret_value().encode() if secret else platform.keyring.search_key
-    return hmac.new(key, b"csrf\x1f" + session_token.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(platform.csrf_key, b"csrf\x1f" + session_token.encode(),
+                    hashlib.sha256).hexdigest()
 
 
 def session_token_of(request: Request) -> str | None:

@@ -11,6 +11,7 @@ from cswb.audit import seal_pending
 from cswb.logging import get_logger
 from cswb.security.accounts import TokenVerifier
 from cswb.security.crypto import Keyring
+from cswb.security.oidc import OidcClient
 from cswb.settings import Settings
 from cswb.storage.operational import OperationalStore, open_operational_store
 
@@ -75,6 +76,9 @@ class Platform:
         self.tokens = TokenVerifier(self.store, settings.token_cache_seconds)
         self.login_limiter = RateLimiter(settings.login_rate_per_minute)
         self.sealer = AuditSealer(self.store, settings.audit_seal_seconds)
+        secret = settings.secret_key
+        self.csrf_key = secret.get_secret_value().encode() if secret else self.keyring.search_key
+        self.oidc: OidcClient | None = None
 
     def start(self) -> None:
         """Bring the schema to the latest migration and start the sealer."""
