@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.keys",
     "cswb.cli.audit",
     "cswb.cli.users",
+    "cswb.cli.retention",
 )
 
 app = typer.Typer(
