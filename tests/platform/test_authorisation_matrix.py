@@ -47,6 +47,8 @@ ROUTES = (
     Route("timeline", "GET", "/api/v1/cases/{id}/events", CASE_WORKERS, True, 200),
     Route("add note", "POST", "/api/v1/cases/{id}/notes", CASE_WORKERS, True, 201,
           body=lambda v, n: {"note": "visit planned"}),
+    Route("edit summary", "PATCH", "/api/v1/cases/{id}", IDENTITY_ROLES, True, 200,
+          body=lambda v, n: {"version": v, "summary": "rent arrears"}),
     Route("change status", "POST", "/api/v1/cases/{id}/status", IDENTITY_ROLES, True, 200,
           body=lambda v, n: {"version": v, "status": "aer"}),
     Route("involve agency", "POST", "/api/v1/cases/{id}/agencies", frozenset({CHAIR}), True,

@@ -32,6 +32,11 @@ class StatusChangeIn(InputModel):
     conclusion: str | None = Field(None, max_length=40)
 
 
+class SummaryEditIn(InputModel):
+    version: int = Field(ge=1, description="The version you read; a newer one gives 409.")
+    summary: str = Field(max_length=2000, description="A short de-identified description.")
+
+
 class InvolveIn(InputModel):
     version: int = Field(ge=1)
     agency: str = Field(min_length=1, max_length=40)

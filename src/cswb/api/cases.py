@@ -18,6 +18,7 @@ from cswb.api.case_models import (
     NameSearchIn,
     NoteIn,
     StatusChangeIn,
+    SummaryEditIn,
     TimelineOut,
 )
 from cswb.api.models import ErrorResponse
@@ -56,6 +57,16 @@ def open_case(body: CaseIn, actor: CurrentActor, platform: PlatformDep) -> CaseO
 def read_case(case_id: str, actor: CurrentActor, platform: PlatformDep) -> CaseOut:
     with platform.store.session() as session:
         return CaseOut.of(service.read_case(session, actor, case_id))
+
+
+@router.patch("/cases/{case_id}")
+def edit_summary(case_id: str, body: SummaryEditIn, actor: CurrentActor,
+                 platform: PlatformDep) -> CaseOut:
+    """Replace the de-identified summary (`version` must be the one you read)."""
+    with platform.store.session() as session:
+        return CaseOut.of(service.edit_summary(session, actor, case_id,
+                                               expected_version=body.version,
+                                               summary=body.summary))
 
 
 @router.post("/cases/{case_id}/status")

@@ -149,6 +149,19 @@ def change_status(session: Session, actor: Actor, case_id: str, *, expected_vers
     return case
 
 
+def edit_summary(session: Session, actor: Actor, case_id: str, *, expected_version: int,
+                 summary: str) -> Case:
+    """Replace the de-identified summary (optimistic: the version read must be current)."""
+    case = load_case(session, actor, case_id, Action.CASE_UPDATE, for_update=True)
+    _expect_version(case, expected_version)
+    case.summary = _text(summary, "summary", MAX_SUMMARY)
+    case.updated_at = utcnow()
+    _event(session, actor, case, "summary_edited", {})
+    record(session, actor, Action.CASE_UPDATE.value, "case", case.id, fields=("summary",))
+    session.flush()
+    return case
+
+
 def involve_agency(session: Session, actor: Actor, case_id: str, *, expected_version: int,
                    agency_code: str, involvement: InvolvementRole) -> Case:
     """Bring an agency into the case (or back into it)."""
