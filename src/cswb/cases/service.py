@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from cswb.audit import record
 from cswb.domain.cases import (
@@ -65,10 +65,10 @@ def load_case(session: Session, actor: Actor, case_id: str, action: Action,
     involved gets "not found", so the case's existence does not leak.
     """
     authorize(actor.principal, action, _any_agency(actor))
-    query = select(Case).where(Case.id == case_id)
+    query = select(Case).where(Case.id == case_id).options(joinedload(Case.agencies))
     if for_update:
-        query = query.with_for_update()
-    case = session.scalars(query).one_or_none()
+        query = query.with_for_update(of=Case)
+    case = session.scalars(query).unique().one_or_none()
     if case is None or not is_allowed(actor.principal, action, active_agencies(case)):
         raise NotFoundError(f"no case {case_id} visible to you")
     return case

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import os
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -53,6 +53,13 @@ class Keyring:
     keys: dict[str, bytes]
     current_id: str
     search_key: bytes
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False, compare=False)
+
+    def _cipher(self, key_id: str) -> AESGCM:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            cipher = self._ciphers[key_id] = AESGCM(self.keys[key_id])
+        return cipher
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Keyring:
@@ -79,20 +86,19 @@ class Keyring:
     def encrypt(self, plaintext: str, context: str) -> str:
         """Seal ``plaintext`` with the current key, bound to ``context``."""
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.keys[self.current_id]).encrypt(
+        sealed = self._cipher(self.current_id).encrypt(
             nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
         return f"{FORMAT}:{self.current_id}:{base64.b64encode(nonce + sealed).decode('ascii')}"
 
     def decrypt(self, ciphertext: str, context: str) -> str:
         """Open a ciphertext; :class:`CryptoError` if its key is unknown or it was altered."""
         key_id, blob = self._parse(ciphertext, context)
-        key = self.keys.get(key_id)
-        if key is None:
+        if key_id not in self.keys:
             raise CryptoError(f"{context} was encrypted with key {key_id!r}, which is not in "
                               "the keyring (field_keys)")
         try:
-            plain = AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
-                                        context.encode("utf-8"))
+            plain = self._cipher(key_id).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                                                 context.encode("utf-8"))
         except InvalidTag:
             raise CryptoError(f"{context} does not authenticate with key {key_id!r}: the "
                               "ciphertext was altered, moved, or the key is wrong") from None

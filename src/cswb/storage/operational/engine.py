@@ -102,8 +102,10 @@ def open_operational_store(settings: Settings, *, pool_size: int = 10) -> Operat
     if url.get_backend_name() == "sqlite":
         return OperationalStore(_sqlite_engine(url_text))
     if url.get_backend_name() == "postgresql":
+        # No pre-ping (it costs a round trip per request); connections are recycled instead,
+        # and a dropped connection fails one request, which the client may retry.
         engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                               pool_pre_ping=True)
+                               pool_recycle=1800)
         return OperationalStore(engine)
     raise StoreError(f"operational_url uses {url.get_backend_name()}; "
                      "cswb supports sqlite and postgresql")
