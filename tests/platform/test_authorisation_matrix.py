@@ -119,6 +119,7 @@ def test_every_route_needs_a_login(client: TestClient, world: World,
             response = client.request(route.method, route.path.format(id=case_id),
                                       json=route.body(version, 0), headers=headers)
             assert response.status_code == 401, (route.name, headers, response.text)
+            assert response.headers["WWW-Authenticate"] == "Bearer"
             assert response.json()["error"]["code"] == "unauthenticated"
 
 
@@ -142,3 +143,25 @@ def test_identity_reads_are_audited_with_their_basis(client: TestClient, world: 
             entry.fields) == ("police.agency_representative", "police", case_id,
                               "joint visit tomorrow", "203.0.113.5",
                               "name,date_of_birth,address")
+
+
+def test_refused_attempts_are_audited(client: TestClient, world: World,
+                                      platform_settings: Settings) -> None:
+    keyring = Keyring.from_settings(platform_settings)
+    case_id, _ = _case(world, keyring, CaseStatus.AER)
+    outsider = token_for(world, "housing", REP, platform_settings)
+    navigator = token_for(world, "police", NAV, platform_settings)
+    assert client.get(f"/api/v1/cases/{case_id}/identity",
+                      headers=bearer(outsider, "curious")).status_code == 404
+    assert client.get(f"/api/v1/cases/{case_id}/identity",
+                      headers=bearer(navigator, "curious")).status_code == 403
+    with world.store.sessions() as session:
+        refused = session.execute(select(AuditEntry.actor, AuditEntry.action,
+                                         AuditEntry.object_id, AuditEntry.outcome,
+                                         AuditEntry.basis)
+                                  .where(AuditEntry.outcome != "ok")
+                                  .order_by(AuditEntry.id)).all()
+    action = "GET /api/v1/cases/{case_id}/identity"
+    assert [tuple(r) for r in refused] == [
+        ("housing.agency_representative", action, case_id, "not_found", "curious"),
+        ("police.navigator", action, case_id, "denied", "curious")]

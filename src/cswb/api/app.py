@@ -12,7 +12,8 @@ from cswb import __version__
 from cswb.api import auth, cases, docs, routes
 from cswb.api.errors import GuardMiddleware, install_error_handlers
 from cswb.api.reader import StoreReader
-from cswb.api.security import BodyLimitMiddleware
+from cswb.api.security import BodyLimitMiddleware, audit_refusal, unauthenticated
+from cswb.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from cswb.security.runtime import Platform
 from cswb.settings import Settings
 from cswb.storage import open_analytic_store
@@ -46,6 +47,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.templates = build_templates()
     app.state.swagger_assets = docs.swagger_assets()
     install_error_handlers(app)
+    app.add_exception_handler(PermissionDeniedError, audit_refusal)
+    app.add_exception_handler(NotFoundError, audit_refusal)
+    app.add_exception_handler(AuthenticationError, unauthenticated)
     app.include_router(routes.router)
     app.include_router(auth.router)
     app.include_router(cases.router)

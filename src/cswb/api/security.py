@@ -11,10 +11,12 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cswb.api.errors import error_response
-from cswb.errors import AuthenticationError, PermissionDeniedError
+from cswb.audit import record
+from cswb.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from cswb.security.principal import Actor
 from cswb.security.runtime import Platform
 
@@ -67,10 +69,36 @@ def current_actor(request: Request, platform: PlatformDep,
                 raise PermissionDeniedError(f"a cookie session must send the {CSRF_HEADER} "
                                             "header with every change")
     principal = platform.tokens.verify(token.strip())
-    return Actor(principal, client_address(request), basis or "")
+    actor = Actor(principal, client_address(request), basis or "")
+    request.state.actor = actor
+    return actor
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def audit_refusal(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a refusal in the error shape, and audit it when the caller is known.
+
+    A refused attempt (a role that may not, or a case of an agency not involved) rolls back the
+    request's own transaction, so it is recorded here in a transaction of its own.
+    """
+    assert isinstance(exc, PermissionDeniedError | NotFoundError)
+    actor: Actor | None = getattr(request.state, "actor", None)
+    route = request.scope.get("route")
+    if actor is not None and route is not None:
+        outcome = "denied" if isinstance(exc, PermissionDeniedError) else "not_found"
+        with platform_of(request).store.session() as session:
+            record(session, actor, f"{request.method} {getattr(route, 'path', '')}"[:60],
+                   "request", request.path_params.get("case_id"), outcome=outcome)
+    status = 403 if isinstance(exc, PermissionDeniedError) else 404
+    return error_response(status, exc.code, str(exc))
+
+
+def unauthenticated(request: Request, exc: Exception) -> JSONResponse:
+    """401 in the error shape, telling the client which scheme to use."""
+    assert isinstance(exc, AuthenticationError)
+    return error_response(401, exc.code, str(exc), headers={"WWW-Authenticate": "Bearer"})
 
 
 class BodyLimitMiddleware:
