@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from cswb.security.principal import Actor
@@ -32,15 +32,14 @@ HEAD_ID = 1
 
 def record(session: Session, actor: Actor, action: str, object_type: str,
            object_id: str | None = None, *, fields: Iterable[str] = (),
-           outcome: str = "ok") -> AuditEntry:
-    """Add an audit entry to ``session`` (committed with the action it records)."""
+           outcome: str = "ok") -> None:
+    """Insert an audit entry in ``session``'s transaction (committed with the action it
+    records). A plain INSERT: no lock, no read of the chain, nothing returned."""
     principal = actor.principal
-    entry = AuditEntry(recorded_at=utcnow(), actor=principal.username,
-                       agency=principal.agency_code, action=action, object_type=object_type,
-                       object_id=object_id, fields=",".join(fields), basis=actor.basis[:200],
-                       source=actor.source[:64], outcome=outcome)
-    session.add(entry)
-    return entry
+    session.execute(insert(AuditEntry).values(
+        recorded_at=utcnow(), actor=principal.username, agency=principal.agency_code,
+        action=action, object_type=object_type, object_id=object_id, fields=",".join(fields),
+        basis=actor.basis[:200], source=actor.source[:64], outcome=outcome))
 
 
 def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
