@@ -123,6 +123,7 @@ class VerifyReport:
     unsealed: int = 0
     stale_unsealed: int = 0
     head_seq: int = 0
+    head_hash: str = GENESIS
     breaks: list[ChainBreak] = field(default_factory=list)
 
     @property
@@ -137,6 +138,7 @@ def verify(store: OperationalStore, stale_after: timedelta = timedelta(minutes=1
     with store.sessions() as session:
         head = session.get(AuditHead, HEAD_ID)
         report.head_seq = head.seq if head else 0
+        report.head_hash = head.entry_hash if head else GENESIS
         expected_seq, prev, last_hash = 1, GENESIS, GENESIS
         after = 0
         while True:

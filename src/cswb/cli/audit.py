@@ -45,7 +45,8 @@ def verify_command(
     if not report.intact:
         raise AuditChainError(f"the audit chain is broken in {len(report.breaks)} place(s)"
                               + (f"; first at {report.breaks[0]}" if report.breaks else ""))
-    console.print("[green]The audit chain is intact.[/green]")
+    console.print("[green]The audit chain is intact.[/green] Keep a copy of its head where the "
+                  f"database's administrators cannot write: {report.head_seq}:{report.head_hash}")
 
 
 def register(app: typer.Typer) -> None:
