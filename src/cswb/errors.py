@@ -85,3 +85,50 @@ class TargetUnreachableError(CswbError):
 
     code = "target_unreachable"
     exit_code = 10
+class ConflictError(CswbError):
+    """A record was changed by someone else since it was read (optimistic concurrency)."""
+
+    code = "conflict"
+    exit_code = 14
+
+
+class InvalidTransitionError(CswbError):
+    """A status change that the record's transition table does not allow."""
+
+    code = "invalid_transition"
+    exit_code = 15
+
+
+class CryptoError(CswbError):
+    """An encrypted field cannot be decrypted: unknown key id, wrong key or altered ciphertext."""
+
+    code = "crypto_error"
+    exit_code = 16
+
+
+class AuthenticationError(CswbError):
+    """Login failed, or a session or token is missing, expired or revoked."""
+
+    code = "unauthenticated"
+    exit_code = 17
+
+
+class PermissionDeniedError(CswbError):
+    """The policy does not allow this user this action on this record."""
+
+    code = "forbidden"
+    exit_code = 18
+
+
+class AuditChainError(CswbError):
+    """The audit chain is broken: an entry was edited, deleted, inserted or reordered."""
+
+    code = "audit_chain_broken"
+    exit_code = 12
+
+
+class InvalidInputError(CswbError):
+    """A value given to a service is not acceptable (says which field and why)."""
+
+    code = "invalid_input"
+    exit_code = 19

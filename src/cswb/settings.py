@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -114,6 +114,52 @@ class Settings(BaseSettings):
         "crisis-team dispatches)."
     )
 
+    # --- operational platform: store, keys, accounts, retention (docs/platform.md) ---
+    operational_url: str | None = Field(
+        None, description="Operational store URL (cases, accounts, audit), e.g. "
+        "postgresql+psycopg://cswb@db/cswb. Default: sqlite:///<data_dir>/operational.db.")
+    field_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Keyring for identifying fields: key id -> base64 of "
+        "32 random bytes (AES-256-GCM). Never stored in the database. Required outside "
+        "development; `cswb keys generate` prints a new key.")
+    field_key_current: str | None = Field(
+        None, description="Id of the keyring key new ciphertexts use (default: the only key, "
+        "or the last one listed).")
+    search_key: SecretStr | None = Field(
+        None, description="Base64 secret (32 bytes) for the keyed hashes (HMAC-SHA256) that "
+        "make encrypted fields searchable. Required outside development.")
+    secret_key: SecretStr | None = Field(
+        None, description="Base64 secret (32 bytes) that signs CSRF tokens of the web forms. "
+        "Required outside development.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins in a row that lock an account.")
+    login_lockout_seconds: int = Field(
+        900, ge=1, description="How long a locked account stays locked.")
+    login_rate_per_minute: int = Field(
+        20, ge=1, description="Login attempts accepted per client address per minute.")
+    session_hours: float = Field(
+        8, gt=0, description="Lifetime of a web session or API bearer token.")
+    token_cache_seconds: float = Field(
+        30, ge=0, description="How long a verified token is trusted without a database look-up "
+        "(a revoked token or disabled account is refused at most this late).")
+    retention_case_identity_days: int = Field(
+        90, ge=0, description="Days after a case closes before its identifying details "
+        "(name, date of birth, address) are purged by `cswb retention run`.")
+    audit_seal_seconds: float = Field(
+        1.0, gt=0, description="How often the server chains new audit entries (the sealer).")
+    max_request_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request body the API accepts.")
+    oidc_issuer: str | None = Field(
+        None, description="OpenID Connect issuer URL of an agency's identity provider "
+        "(enables /auth/oidc/login).")
+    oidc_client_id: str | None = Field(None, description="Client id registered with the issuer.")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="Client secret registered with the issuer.")
+    oidc_redirect_url: str | None = Field(
+        None, description="This server's callback URL registered with the issuer.")
+    oidc_agency: str | None = Field(
+        None, description="Code of the agency whose users log in through the issuer.")
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -121,6 +167,23 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @model_validator(mode="after")
+    def _real_secrets_outside_development(self) -> Settings:
+        if self.environment == "development":
+            return self
+        problems = [f"{name} is missing or a placeholder"
+                    for name, value in (("search_key", self.search_key),
+                                        ("secret_key", self.secret_key))
+                    if value is None or is_placeholder_secret(value.get_secret_value())]
+        if not self.field_keys:
+            problems.append("field_keys is empty")
+        problems += [f"field_keys[{key_id}] is a placeholder"
+                     for key_id, value in self.field_keys.items()
+                     if is_placeholder_secret(value.get_secret_value())]
+        if problems:
+            raise ValueError(f"{self.environment} needs real secrets: " + "; ".join(problems))
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -148,9 +211,29 @@ class Settings(BaseSettings):
         return self.classify_overrides_path or self.data_dir / "overrides.csv"
 
     @property
+    def resolved_operational_url(self) -> str:
+        """The operational store URL, defaulting to a SQLite file under ``data_dir``."""
+        return self.operational_url or \
+            f"sqlite:///{(self.data_dir / 'operational.db').as_posix()}"
+
+    @property
     def downloads_dir(self) -> Path:
         """Where portal downloads and their resume checkpoints are kept."""
         return self.data_dir / "downloads"
+
+
+PLACEHOLDER_PREFIXES = ("change", "placeholder", "example", "your", "xxx", "todo", "secret",
+                        "insecure")
+"""A secret starting with one of these words is refused outside development."""
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """True for a secret that is short, repetitive, or reads like a placeholder.
+
+    A real secret here is base64 of 32 random bytes: 44 characters, about 30 of them distinct.
+    """
+    lowered = value.strip().lower()
+    return len(lowered) < 32 or len(set(lowered)) < 12 or lowered.startswith(PLACEHOLDER_PREFIXES)
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

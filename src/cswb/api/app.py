@@ -9,12 +9,15 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from cswb import __version__
-from cswb.api import analytics, docs, routes
+from cswb.api import analytics, auth, cases, docs, routes
 from cswb.api.errors import GuardMiddleware, install_error_handlers
 from cswb.api.reader import StoreReader
+from cswb.api.security import BodyLimitMiddleware, audit_refusal, unauthenticated
+from cswb.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from cswb.security.runtime import Platform
 from cswb.settings import Settings
 from cswb.storage import open_analytic_store
-from cswb.web import pages
+from cswb.web import pages, session
 from cswb.web.templating import STATIC_DIR, build_templates
 
 DESCRIPTION = """Counts and provenance of the calls for service loaded into cswb's analytic
@@ -26,10 +29,13 @@ def create_app(settings: Settings) -> FastAPI:
     """A new app over the analytic store named by ``settings`` (nothing is shared)."""
     store = open_analytic_store(settings.resolved_store_url, settings)
     reader = StoreReader(store)
+    platform = Platform(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform.start()
         yield
+        platform.stop()
         reader.close()
 
     app = FastAPI(title="cswb API", version=__version__, description=DESCRIPTION,
@@ -37,16 +43,24 @@ def create_app(settings: Settings) -> FastAPI:
                   lifespan=lifespan)
     app.state.settings = settings
     app.state.reader = reader
+    app.state.platform = platform
     app.state.templates = build_templates()
     app.state.swagger_assets = docs.swagger_assets()
     install_error_handlers(app)
+    app.add_exception_handler(PermissionDeniedError, audit_refusal)
+    app.add_exception_handler(NotFoundError, audit_refusal)
+    app.add_exception_handler(AuthenticationError, unauthenticated)
     app.include_router(routes.router)
     app.include_router(analytics.router)
+    app.include_router(auth.router)
+    app.include_router(cases.router)
     app.include_router(docs.router)
     app.include_router(pages.router)
+    app.include_router(session.router)
     if app.state.swagger_assets is not None:
         app.mount(docs.SWAGGER_ASSETS_PATH, StaticFiles(directory=app.state.swagger_assets),
                   name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     app.add_middleware(GuardMiddleware, docs_path=docs.DOCS_PATH)
     return app

@@ -35,7 +35,13 @@ STATUS_BY_CODE: dict[str, int] = {
     "portal_error": 502,
     "store_error": 503,
     "analytics_error": 400,
+    "conflict": 409,
+    "invalid_transition": 409,
+    "unauthenticated": 401,
     "forbidden": 403,
+    "invalid_input": 400,
+    "crypto_error": 500,
+    "audit_chain_broken": 500,
 }
 """HTTP status of each :class:`CswbError` code (others: 500)."""
 

@@ -30,6 +30,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.classify_store",
     "cswb.cli.respond",
     "cswb.cli.forecast",
+    "cswb.cli.db",
+    "cswb.cli.keys",
+    "cswb.cli.audit",
+    "cswb.cli.users",
+    "cswb.cli.retention",
 )
 
 app = typer.Typer(

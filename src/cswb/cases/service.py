@@ -1,0 +1,313 @@
+"""Services of the case record (see the package docstring)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from cswb.audit import record
+from cswb.domain.cases import (
+    CLOSED_STATUSES,
+    IDENTIFIABLE_STATUSES,
+    IDENTITY_FIELDS,
+    CaseStatus,
+    InvolvementRole,
+    SubjectType,
+    can_transition,
+)
+from cswb.errors import (
+    ConflictError,
+    InvalidInputError,
+    InvalidTransitionError,
+    NotFoundError,
+)
+from cswb.security.crypto import Keyring
+from cswb.security.policy import Action, authorize, is_allowed
+from cswb.security.principal import Actor
+from cswb.storage.operational.models import (
+    Agency,
+    Case,
+    CaseAgency,
+    CaseEvent,
+    CaseIdentity,
+    utcnow,
+)
+
+MAX_SUMMARY = 2000
+MAX_NOTE = 4000
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Decrypted identifying details of a case (never logged, never listed)."""
+
+    name: str | None
+    date_of_birth: date | None
+    address: str | None
+
+
+def active_agencies(case: Case) -> list[int]:
+    """Ids of the agencies involved in ``case`` that have not left it."""
+    return [link.agency_id for link in case.agencies if link.left_at is None]
+
+
+def load_case(session: Session, actor: Actor, case_id: str, action: Action,
+              *, for_update: bool = False) -> Case:
+    """The case, if ``actor`` may do ``action`` on it.
+
+    A role that never may do ``action`` gets a permission error; a user of an agency not
+    involved gets "not found", so the case's existence does not leak.
+    """
+    authorize(actor.principal, action, _any_agency(actor))
+    query = select(Case).where(Case.id == case_id).options(joinedload(Case.agencies))
+    if for_update:
+        query = query.with_for_update(of=Case)
+    case = session.scalars(query).unique().one_or_none()
+    if case is None or not is_allowed(actor.principal, action, active_agencies(case)):
+        raise NotFoundError(f"no case {case_id} visible to you")
+    return case
+
+
+def _any_agency(actor: Actor) -> list[int] | None:
+    """For the role check alone: treat the actor's own agency as involved."""
+    agency = actor.principal.agency_id
+    return [agency] if agency is not None else None
+
+
+def open_case(session: Session, actor: Actor, subject_type: SubjectType,
+              summary: str = "") -> Case:
+    """Open a case presented by the actor's agency (status ``presented``)."""
+    authorize(actor.principal, Action.CASE_CREATE)
+    agency_id = actor.principal.agency_id
+    if agency_id is None:
+        raise InvalidInputError("a case must be opened by a user of an agency")
+    case = Case(id=uuid.uuid4().hex, status=CaseStatus.PRESENTED.value,
+                subject_type=subject_type.value, summary=_text(summary, "summary", MAX_SUMMARY),
+                originating_agency_id=agency_id)
+    case.agencies.append(CaseAgency(agency_id=agency_id,
+                                    involvement=InvolvementRole.ORIGINATING.value))
+    session.add(case)
+    session.flush()
+    _event(session, actor, case, "opened", {"status": case.status})
+    record(session, actor, Action.CASE_CREATE.value, "case", case.id)
+    return case
+
+
+def list_cases(session: Session, actor: Actor, status: CaseStatus | None = None,
+               limit: int = 100) -> Sequence[Case]:
+    """Cases the actor's agency is involved in, newest first."""
+    authorize(actor.principal, Action.CASE_LIST)
+    query = (select(Case).join(CaseAgency)
+             .where(CaseAgency.agency_id == actor.principal.agency_id,
+                    CaseAgency.left_at.is_(None))
+             .order_by(Case.opened_at.desc(), Case.id).limit(limit))
+    if status is not None:
+        query = query.where(Case.status == status.value)
+    cases = session.scalars(query).all()
+    record(session, actor, Action.CASE_LIST.value, "case", None)
+    return cases
+
+
+def read_case(session: Session, actor: Actor, case_id: str) -> Case:
+    """One case, de-identified (its identifying details are read separately)."""
+    case = load_case(session, actor, case_id, Action.CASE_READ)
+    record(session, actor, Action.CASE_READ.value, "case", case.id)
+    return case
+
+
+def timeline(session: Session, actor: Actor, case_id: str) -> Sequence[CaseEvent]:
+    """The case's events in order."""
+    case = load_case(session, actor, case_id, Action.CASE_READ)
+    record(session, actor, "case.timeline", "case", case.id)
+    return session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                           .order_by(CaseEvent.id)).all()
+
+
+def change_status(session: Session, actor: Actor, case_id: str, *, expected_version: int,
+                  target: CaseStatus, conclusion: str | None = None) -> Case:
+    """Move a case along the transition table; anything else is refused."""
+    case = load_case(session, actor, case_id, Action.CASE_UPDATE, for_update=True)
+    _expect_version(case, expected_version)
+    current = CaseStatus(case.status)
+    if not can_transition(current, target):
+        raise InvalidTransitionError(f"case {case.id} cannot go from {current.value} to "
+                                     f"{target.value}")
+    case.status = target.value
+    case.updated_at = utcnow()
+    if target in CLOSED_STATUSES:
+        case.closed_at = case.updated_at
+        case.conclusion = _text(conclusion or target.value, "conclusion", 40)
+    _event(session, actor, case, "status_changed", {"from": current.value, "to": target.value})
+    record(session, actor, Action.CASE_UPDATE.value, "case", case.id, fields=("status",))
+    session.flush()
+    return case
+
+
+def edit_summary(session: Session, actor: Actor, case_id: str, *, expected_version: int,
+                 summary: str) -> Case:
+    """Replace the de-identified summary (optimistic: the version read must be current)."""
+    case = load_case(session, actor, case_id, Action.CASE_UPDATE, for_update=True)
+    _expect_version(case, expected_version)
+    case.summary = _text(summary, "summary", MAX_SUMMARY)
+    case.updated_at = utcnow()
+    _event(session, actor, case, "summary_edited", {})
+    record(session, actor, Action.CASE_UPDATE.value, "case", case.id, fields=("summary",))
+    session.flush()
+    return case
+
+
+def involve_agency(session: Session, actor: Actor, case_id: str, *, expected_version: int,
+                   agency_code: str, involvement: InvolvementRole) -> Case:
+    """Bring an agency into the case (or back into it)."""
+    case = load_case(session, actor, case_id, Action.CASE_INVOLVE, for_update=True)
+    _expect_version(case, expected_version)
+    agency = session.scalars(select(Agency).where(Agency.code == agency_code)).one_or_none()
+    if agency is None:
+        raise NotFoundError(f"no agency with code {agency_code!r}")
+    link = next((a for a in case.agencies if a.agency_id == agency.id), None)
+    if link is None:
+        case.agencies.append(CaseAgency(agency_id=agency.id, involvement=involvement.value))
+    else:
+        link.left_at, link.involvement = None, involvement.value
+    case.updated_at = utcnow()
+    _event(session, actor, case, "agency_involved", {"agency": agency.code,
+                                                      "involvement": involvement.value})
+    record(session, actor, Action.CASE_INVOLVE.value, "case", case.id, fields=("agencies",))
+    session.flush()
+    return case
+
+
+def withdraw_agency(session: Session, actor: Actor, case_id: str, *, expected_version: int,
+                    agency_code: str) -> Case:
+    """An agency leaves the case: its users lose access at once."""
+    case = load_case(session, actor, case_id, Action.CASE_INVOLVE, for_update=True)
+    _expect_version(case, expected_version)
+    link = next((a for a in case.agencies if a.left_at is None
+                 and _agency_code(session, a.agency_id) == agency_code), None)
+    if link is None:
+        raise NotFoundError(f"agency {agency_code!r} is not involved in case {case.id}")
+    link.left_at = case.updated_at = utcnow()
+    _event(session, actor, case, "agency_withdrawn", {"agency": agency_code})
+    record(session, actor, Action.CASE_INVOLVE.value, "case", case.id, fields=("agencies",))
+    session.flush()
+    return case
+
+
+def add_note(session: Session, actor: Actor, case_id: str, note: str) -> CaseEvent:
+    """Append a de-identified note to the timeline (no version check: notes never conflict)."""
+    case = load_case(session, actor, case_id, Action.CASE_NOTE)
+    event = _event(session, actor, case, "note", {"note": _text(note, "note", MAX_NOTE)})
+    record(session, actor, Action.CASE_NOTE.value, "case", case.id, fields=("timeline",))
+    session.flush()
+    return event
+
+
+def set_identity(session: Session, actor: Actor, keyring: Keyring, case_id: str,
+                 details: Identity) -> CaseIdentity:
+    """Record the identifying details (only after the AER decision), encrypted field by field."""
+    case = load_case(session, actor, case_id, Action.IDENTITY_WRITE, for_update=True)
+    if CaseStatus(case.status) not in IDENTIFIABLE_STATUSES:
+        raise InvalidTransitionError(f"identifying details may be entered only while a case is "
+                                     f"aer or planning; case {case.id} is {case.status}")
+    identity = session.get(CaseIdentity, case.id) or CaseIdentity(case_id=case.id)
+    seal_identity(identity, keyring, details)
+    identity.updated_at = utcnow()
+    session.add(identity)
+    case.identity_purged_at = None
+    _event(session, actor, case, "identity_recorded", {"fields": _present(details)})
+    record(session, actor, Action.IDENTITY_WRITE.value, "case", case.id, fields=_present(details))
+    session.flush()
+    return identity
+
+
+def seal_identity(identity: CaseIdentity, keyring: Keyring, details: Identity) -> None:
+    """Encrypt ``details`` into ``identity`` with the current key (and its search hash)."""
+    dob = details.date_of_birth.isoformat() if details.date_of_birth else None
+    for name, value in (("name", details.name), ("date_of_birth", dob),
+                        ("address", details.address)):
+        sealed = keyring.encrypt(value, field_context(name, identity.case_id)) \
+            if value is not None else None
+        setattr(identity, f"{name}_ct", sealed)
+    identity.name_search = keyring.search_hash(details.name, "name") if details.name else None
+    identity.key_id = keyring.current_id
+
+
+def open_identity(identity: CaseIdentity, keyring: Keyring) -> Identity:
+    """Decrypt the identifying details of ``identity``."""
+    values: dict[str, str | None] = {}
+    for name in IDENTITY_FIELDS:
+        sealed = getattr(identity, f"{name}_ct")
+        values[name] = keyring.decrypt(sealed, field_context(name, identity.case_id)) \
+            if sealed is not None else None
+    dob = values["date_of_birth"]
+    return Identity(values["name"], date.fromisoformat(dob) if dob else None, values["address"])
+
+
+def field_context(field_name: str, case_id: str) -> str:
+    """Associated data binding a ciphertext to its column and case."""
+    return f"case_identities.{field_name}:{case_id}"
+
+
+def read_identity(session: Session, actor: Actor, keyring: Keyring, case_id: str) -> Identity:
+    """Decrypt a case's identifying details; the read is audited with the stated basis."""
+    if not actor.basis.strip():
+        raise InvalidInputError("state the basis for reading identifying details (basis)")
+    case = load_case(session, actor, case_id, Action.IDENTITY_READ)
+    identity = session.get(CaseIdentity, case.id)
+    if identity is None:
+        raise NotFoundError(f"case {case.id} has no identifying details"
+                            + (" (purged by retention)" if case.identity_purged_at else ""))
+    details = open_identity(identity, keyring)
+    record(session, actor, Action.IDENTITY_READ.value, "case", case.id, fields=_present(details))
+    return details
+
+
+def find_by_name(session: Session, actor: Actor, keyring: Keyring, name: str) -> list[str]:
+    """Ids of visible cases whose subject has exactly this name (keyed-hash search)."""
+    authorize(actor.principal, Action.IDENTITY_SEARCH)
+    if not actor.basis.strip():
+        raise InvalidInputError("state the basis for searching identifying details (basis)")
+    digest = keyring.search_hash(name, "name")
+    ids = session.scalars(
+        select(CaseIdentity.case_id).join(CaseAgency, CaseAgency.case_id == CaseIdentity.case_id)
+        .where(CaseIdentity.name_search == digest,
+               CaseAgency.agency_id == actor.principal.agency_id,
+               CaseAgency.left_at.is_(None))).all()
+    record(session, actor, Action.IDENTITY_SEARCH.value, "case", None, fields=("name",))
+    return list(ids)
+
+
+def _present(details: Identity) -> tuple[str, ...]:
+    return tuple(name for name in IDENTITY_FIELDS if getattr(details, name) is not None)
+
+
+def _expect_version(case: Case, expected: int) -> None:
+    if case.version != expected:
+        raise ConflictError(f"case {case.id} is at version {case.version}, not {expected}: "
+                            "someone changed it since you read it; reload and try again")
+
+
+def _event(session: Session, actor: Actor, case: Case, kind: str,
+           detail: dict[str, object]) -> CaseEvent:
+    event = CaseEvent(case_id=case.id, actor_id=actor.principal.user_id, kind=kind,
+                      detail=json.dumps(detail, sort_keys=True), at=utcnow())
+    session.add(event)
+    return event
+
+
+def _agency_code(session: Session, agency_id: int) -> str | None:
+    agency = session.get(Agency, agency_id)
+    return agency.code if agency else None
+
+
+def _text(value: str, name: str, limit: int) -> str:
+    if len(value) > limit:
+        raise InvalidInputError(f"{name} is longer than {limit} characters")
+    return value
+

@@ -1,0 +1,1 @@
+"""Accounts, authorisation policy, field encryption and retention of the operational zone."""

@@ -1,0 +1,90 @@
+"""What a running server needs from the platform: store, keyring, token checks, login rate
+limits and the audit sealer, built once per app from the settings."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from cswb.audit import seal_pending
+from cswb.logging import get_logger
+from cswb.security.accounts import TokenVerifier
+from cswb.security.crypto import Keyring
+from cswb.security.oidc import OidcClient
+from cswb.settings import Settings
+from cswb.storage.operational import OperationalStore, open_operational_store
+
+log = get_logger("security")
+
+
+class RateLimiter:
+    """At most ``limit`` events per key in any sliding window of ``window`` seconds."""
+
+    def __init__(self, limit: int, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+        self._events: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            events = self._events.setdefault(key, deque())
+            while events and events[0] <= now - self.window:
+                events.popleft()
+            if len(events) >= self.limit:
+                return False
+            events.append(now)
+            if len(self._events) > 50_000:
+                self._events = {k: v for k, v in self._events.items() if v}
+            return True
+
+
+class AuditSealer:
+    """A background thread chaining new audit entries every ``interval`` seconds."""
+
+    def __init__(self, store: OperationalStore, interval: float) -> None:
+        self.store, self.interval = store, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="cswb-audit-sealer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        seal_pending(self.store)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                seal_pending(self.store, wait=False)
+            except Exception as exc:  # the next round retries; the failure is logged
+                log.error("audit sealer failed: %s", exc.__class__.__name__)
+
+
+class Platform:
+    """The operational platform of one app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = open_operational_store(settings, pool_size=20)
+        self.keyring = Keyring.from_settings(settings)
+        self.tokens = TokenVerifier(self.store, settings.token_cache_seconds)
+        self.login_limiter = RateLimiter(settings.login_rate_per_minute)
+        self.sealer = AuditSealer(self.store, settings.audit_seal_seconds)
+        secret = settings.secret_key
+        self.csrf_key = secret.get_secret_value().encode() if secret else self.keyring.search_key
+        self.oidc: OidcClient | None = None
+
+    def start(self) -> None:
+        """Bring the schema to the latest migration and start the sealer."""
+        self.store.upgrade()
+        self.sealer.start()
+
+    def stop(self) -> None:
+        self.sealer.stop()
+        self.store.dispose()
