@@ -92,8 +92,11 @@ class CallSql:
     # -- raw values ------------------------------------------------------------------------
 
     def text(self, column: str) -> str:
-        """Text of a source column (trimmed in stage ``t``); empty and null tokens are NULL."""
-        t = self._trim_names[column]
+        """Text of a source column (stage ``n``): trimmed, empty and null tokens NULL."""
+        return self._trim_names[column].replace("__t", "__n", 1)
+
+    def _null_tokens(self, t: str) -> str:
+        """SQL of trimmed text ``t`` with empty values and null tokens made NULL."""
         longest = max(len(v) for v in _GLOBAL_NULLS)
         # a regular expression, not IN: DuckDB turns an IN list into a join, one per column
         return (f"CASE WHEN strlen({t}) > {longest} THEN {t} WHEN {t} = '' OR "
@@ -123,10 +126,14 @@ class CallSql:
 
     def _placeholder(self, field: str, expr: str) -> str | None:
         specs = [s for key in (field, "*") if (s := self.m.placeholders.get(key))]
-        conds = []
+        conds: list[str] = []
         for spec in specs:
-            if spec.values:
-                alternatives = "|".join(re.escape(v.strip()) for v in spec.values)
+            values = [v.strip() for v in spec.values]
+            # values without letters need no case folding: a plain comparison is much cheaper
+            conds.extend(f"{expr} = {lit(v)}" for v in values if v.lower() == v.upper())
+            lettered = [v for v in values if v.lower() != v.upper()]
+            if lettered:
+                alternatives = "|".join(re.escape(v) for v in lettered)
                 conds.append(f"regexp_full_match({expr}, {lit('(?i)(' + alternatives + ')')})")
             conds.extend(f"regexp_matches({expr}, {lit(p)})" for p in spec.patterns)
         return "(" + " OR ".join(conds) + ")" if conds else None
@@ -139,8 +146,17 @@ class CallSql:
         return f"{_MAP_RAW[name]}__raw"
 
     def stage_trim(self, source: str) -> str:
-        trims = ", ".join(f"trim({ident(c)}) AS {t}" for c, t in self._trim_names.items())
-        return f"SELECT *, {trims} FROM {source}"
+        """Stages ``t`` (trimmed columns) and ``n`` (their text, nulls made NULL) over ``source``.
+
+        Few values have spaces around them, and trimming copies the string: only those are.
+        """
+        trims = ", ".join(
+            f"CASE WHEN starts_with({ident(c)}, ' ') OR ends_with({ident(c)}, ' ') "
+            f"THEN trim({ident(c)}) ELSE {ident(c)} END AS {t}"
+            for c, t in self._trim_names.items())
+        texts = ", ".join(f"{self._null_tokens(t)} AS {self.text(c)}"
+                          for c, t in self._trim_names.items())
+        return f"SELECT *, {texts} FROM (SELECT *, {trims} FROM {source})"
 
     def stage_values(self) -> str:
         cols = ["*", f"{self.record_id()} AS _rid"]
@@ -436,19 +452,28 @@ class CallSql:
 
     # -- output ----------------------------------------------------------------------------
 
+    def constants(self) -> dict[str, str]:
+        """Fields with one value for the whole batch: kept once, beside the rows, not in them.
+
+        A precision holds only where its timestamp is set (the calls view applies that).
+        """
+        out = {"source": self.m.name, "agency": self.m.agency, "batch_id": self.ctx.batch_id,
+               "file_sha256": self.ctx.file_sha256, "time_zone": self.m.time_zone}
+        for name, spec in self.m.timestamps.items():
+            out[name.removesuffix("_at") + "_precision"] = spec.resolved_precision.value
+        return out
+
     def output_columns(self) -> dict[str, str]:
-        """Stored column name to SQL over stage ``c``: only fields this mapping can fill."""
-        m, ctx = self.m, self.ctx
-        out = {
-            "source_record_id": "_rid", "source": lit(m.name), "agency": lit(m.agency),
-            "batch_id": lit(ctx.batch_id), "file_sha256": lit(ctx.file_sha256),
-        }
-        if ctx.numbered:
+        """Stored column name to SQL over stage ``c``: only fields this mapping can fill and
+        that vary from row to row (see :meth:`constants`)."""
+        out = {"source_record_id": "_rid"}
+        if self.ctx.numbered:
             out["source_row"] = "_row"
         out.update(self._time_columns())
         out.update(self._type_columns())
         out.update(self._place_columns())
-        out["class_key"] = class_key_sql(out)
+        out["class_key"] = class_key_sql({**out, "source": lit(self.m.name)})
+        m = self.m
         if m.attributes:
             keys = ", ".join(lit(a) for a in m.attributes)
             values = ", ".join(self.text(a) for a in m.attributes)
@@ -458,12 +483,8 @@ class CallSql:
 
     def _time_columns(self) -> dict[str, str]:
         out = {}
-        for name, spec in self.m.timestamps.items():
+        for name in self.m.timestamps:
             out[name] = f"{name}__ok"
-            out[name.removesuffix("_at") + "_precision"] = (
-                f"CASE WHEN {name}__ok IS NOT NULL THEN "
-                f"{lit(spec.resolved_precision.value)} END")
-        out["time_zone"] = lit(self.m.time_zone)
         out["local_date"] = "CAST(_local AS DATE)"
         out["local_hour"] = "CASE WHEN _day_only THEN NULL ELSE CAST(hour(_local) AS TINYINT) END"
         return out
