@@ -406,14 +406,15 @@ class _BatchRun:
         if quarantine:
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
                 AS batch_id, source_row, _reason AS reason,
-                array_to_string(dq_flags, '; ') AS detail, _raw AS record, _text AS raw_text
+                array_to_string(dq_flags, '; ') AS detail, {self.sql.raw_map('_raw')} AS record,
+                _text AS raw_text
                 FROM {quarantine}""")
         if scalar(self.con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ranked'"):
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
                 AS batch_id, source_row, {lit(QuarantineReason.CONFLICTING_DUPLICATE)} AS reason,
                 'record id ' || source_record_id || ' repeats with different content; row '
                 || max(source_row) OVER (PARTITION BY source_record_id) || ' was stored'
-                AS detail, _raw AS record, NULL::VARCHAR AS raw_text
+                AS detail, {self.sql.raw_map('_raw')} AS record, NULL::VARCHAR AS raw_text
                 FROM ranked WHERE _rank > 1 AND _sig <> _last_sig""")
         if rejects:
             self.con.register("rejects_table", _rejects_arrow(rejects))

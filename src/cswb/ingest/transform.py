@@ -16,7 +16,8 @@ depends on each row (timestamps, coordinates, ids) runs in the main query, whose
 
 Rows are never dropped here: a row to store leaves with a null ``_route``; others with
 ``quarantine``, or ``resolve`` when its id repeats or is already stored, and carry ``_raw``,
-their source columns (less identifying ones, location generalised) as a map.
+their source columns (less identifying ones) as a list, made a map (location generalised)
+only for them, when the quarantine is written (:meth:`CallSql.raw_map`).
 """
 
 from __future__ import annotations
@@ -254,24 +255,26 @@ class CallSql:
 
     def stage_zone(self) -> str:
         lo, hi = lit(self.ctx.min_time.isoformat(" ")), lit(self.ctx.max_time.isoformat(" "))
-        cols, joins = ["p.*"], []
+        cols, joins, valid = ["p.*"], [], []
         for i, (name, spec) in enumerate(self.m.timestamps.items()):
-            parsed = f"p.{name}__parsed"
-            ok = f"({parsed} BETWEEN TIMESTAMP {lo} AND TIMESTAMP {hi})"
-            cols.append(f"({parsed} IS NOT NULL AND NOT {ok}) AS {name}__impossible")
+            parsed, ok = f"{name}__parsed", f"p.{name}__valid"
+            # a possible time, or NULL: every later step is NULL for an impossible one
+            valid.append(f"CASE WHEN {parsed} BETWEEN TIMESTAMP {lo} AND TIMESTAMP {hi} "
+                         f"THEN {parsed} END AS {name}__valid")
+            cols.append(f"({ok} IS NULL AND p.{parsed} IS NOT NULL) AS {name}__impossible")
             if set(spec.formats) & ABSOLUTE_FORMATS:
-                utc = f"CAST({parsed} AS TIMESTAMPTZ)"
-                cols.append(f"CASE WHEN {ok} THEN {utc} END AS {name}__utc")
-                cols.append(f"CASE WHEN {ok} THEN timezone({lit(self.m.time_zone)}, {utc}) END "
-                            f"AS {name}__local")
+                utc = f"CAST({ok} AS TIMESTAMPTZ)"
+                cols.append(f"{utc} AS {name}__utc")
+                cols.append(f"timezone({lit(self.m.time_zone)}, {utc}) AS {name}__local")
                 cols.append(f"NULL::VARCHAR AS {name}__dst")
                 continue
             z = f"z{i}"
-            joins.append(join_sql(parsed, z, self.ctx.tz_table))
-            cols.append(f"CASE WHEN {ok} THEN {utc_sql(parsed, z)} END AS {name}__utc")
-            cols.append(f"CASE WHEN {ok} THEN {parsed} END AS {name}__local")
-            cols.append(f"CASE WHEN {ok} THEN {window_sql(parsed, z)} END AS {name}__dst")
-        return f"SELECT {', '.join(cols)} FROM p {' '.join(joins)}"
+            joins.append(join_sql(ok, z, self.ctx.tz_table))
+            cols.append(f"{utc_sql(ok, z)} AS {name}__utc")
+            cols.append(f"{ok} AS {name}__local")
+            cols.append(f"{window_sql(ok, z)} AS {name}__dst")
+        source = f"(SELECT *, {', '.join(valid)} FROM p)" if valid else "p"
+        return f"SELECT {', '.join(cols)} FROM {source} p {' '.join(joins)}"
 
     def stage_order(self) -> str:
         """Null (and flag) a timestamp earlier than one that must precede it.
@@ -333,7 +336,8 @@ class CallSql:
                     f"THEN {lit(Problem.UNPARSEABLE)} "
                     f"WHEN {name}__impossible THEN {lit(Problem.IMPOSSIBLE_DATE)} "
                     # a time can be both ambiguous (or skipped) and out of order
-                    f"ELSE nullif(concat_ws(',{name}:', {name}__dst, CASE WHEN {name}__order "
+                    f"WHEN {name}__dst IS NOT NULL OR {name}__order "
+                    f"THEN nullif(concat_ws(',{name}:', {name}__dst, CASE WHEN {name}__order "
                     f"THEN {lit(Problem.OUT_OF_ORDER)} END), '') END")
             checks.append((name, code, raw))
         return checks
@@ -402,7 +406,9 @@ class CallSql:
         if not problems:
             return "NULL::VARCHAR"
         parts = ", ".join(f"{lit(f + ':')} || ({code})" for f, (code, _) in problems.items())
-        return f"nullif(concat_ws(',', {parts}), '')"
+        # most rows have no problem: the string is only built for those that do
+        found = " IS NOT NULL OR ".join(f"({code})" for code, _ in problems.values())
+        return f"CASE WHEN {found} IS NOT NULL THEN nullif(concat_ws(',', {parts}), '') END"
 
     def _originals_sql(self) -> str:
         """SQL: for a flagged row, each checked field's original value, by field name."""
@@ -429,26 +435,37 @@ class CallSql:
             "final": "final_call_type__raw",
         }[self.m.call_type_field]
 
-    def raw_map(self) -> str:
-        """SQL of a row's source columns as a map: identifying ones out, location generalised."""
+    def _raw_columns(self) -> list[str]:
+        """Source columns kept with a quarantined or repeated row (identifying ones out)."""
         hidden = set(self.m.identifying.all)
+        return [c for c in self.ctx.source_columns if c not in hidden]
+
+    def raw_values(self) -> str:
+        """SQL of a row's source columns (see :meth:`_raw_columns`) as a list, untouched.
+
+        Only references: the main pass builds it for the few rows not stored, and
+        :meth:`raw_map` generalises it later, over those rows alone.
+        """
+        return "[" + ", ".join(f"CAST({ident(c)} AS VARCHAR)" for c in self._raw_columns()) + "]"
+
+    def raw_map(self, values: str) -> str:
+        """SQL of the map kept in the quarantine from list ``values`` (:meth:`raw_values`):
+        column name to text, the location generalised and coordinates rounded."""
         loc_spec = self.m.column_spec("location")
         loc_cols = set(loc_spec.source_columns) if loc_spec else set()
         coord_cols = {c for n in ("latitude", "longitude")
                       if (s := self.m.column_spec(n)) for c in s.source_columns}
-        keys, values = [], []
-        for col in self.ctx.source_columns:
-            if col in hidden:
-                continue
-            value = f"CAST({ident(col)} AS VARCHAR)"
+        keys, items = [], []
+        for i, col in enumerate(self._raw_columns(), start=1):
+            value = f"{values}[{i}]"
             if col in loc_cols and not self.m.location.keep_exact:
-                value = generalise_sql(clean_location_sql(ident(col), self.m.location.strip))
+                value = generalise_sql(clean_location_sql(value, self.m.location.strip))
             elif col in coord_cols:
-                value = (f"coalesce(CAST(round(TRY_CAST({ident(col)} AS DOUBLE), 3) AS VARCHAR), "
-                         f"{ident(col)})")
+                value = (f"coalesce(CAST(round(TRY_CAST({value} AS DOUBLE), 3) AS VARCHAR), "
+                         f"{value})")
             keys.append(lit(col))
-            values.append(value)
-        return f"MAP([{', '.join(keys)}], [{', '.join(values)}])"
+            items.append(value)
+        return f"MAP([{', '.join(keys)}], [{', '.join(items)}])"
 
     # -- output ----------------------------------------------------------------------------
 
@@ -533,7 +550,7 @@ SELECT {stored},
        {self._originals_sql()} AS _dq_orig, _reason, _text,
        CASE WHEN _reason IS NOT NULL THEN 'quarantine' WHEN _resolve THEN 'resolve'
             END AS _route,
-       CASE WHEN _reason IS NOT NULL OR _resolve THEN {self.raw_map()} END AS _raw
+       CASE WHEN _reason IS NOT NULL OR _resolve THEN {self.raw_values()} END AS _raw
 FROM c
 """
 
@@ -544,8 +561,11 @@ def _none_before(name: str, order: list[str]) -> str:
 
 
 def _truncated(name: str, expr: str) -> str:
+    """``expr`` cut to the field's length; only the (rare) long values are copied."""
     limit = FIELD_BY_NAME[name].max_chars
-    return f"left({expr}, {limit})" if limit else expr
+    if not limit:
+        return expr
+    return f"CASE WHEN strlen({expr}) > {limit} THEN left({expr}, {limit}) ELSE {expr} END"
 
 
 def parse_sql(spec: TimeSpec, raw: str) -> str:
