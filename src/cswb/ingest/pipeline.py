@@ -161,15 +161,15 @@ class _BatchRun:
         self.summary.encoding, self.summary.delimiter = landing.encoding, landing.delimiter
         ctx = self._context(landing)
         self._register_zone()
-        rejects = self._prepass(landing, CallSql(self.m, ctx))
-        hasher.join()
-        self.summary.file_sha256 = self.source.sha256
         # CSV rows are not numbered while read (that would serialise the reader): a row's
         # number is its position in the ordered output, plus the rejected rows before it.
         self.numbered = landing.file_format != "csv"
+        rejects = self._prepass(landing, CallSql(self.m, ctx))
+        hasher.join()
+        self.summary.file_sha256 = self.source.sha256
         self.sql = CallSql(self.m, replace(ctx, file_sha256=self.source.sha256,
                                            numbered=self.numbered))
-        self._map(landing, rejects)
+        rejects = self._map(landing, rejects)
         self._resolve()
         self._classify()
         self._write_quarantine(rejects)
@@ -195,9 +195,15 @@ class _BatchRun:
     def _prepass(self, landing: Landing, sql: CallSql) -> list[Reject]:
         """Repeated or stored ids, the lookup tables, and the reader's rejects, in one scan."""
         self.progress.phase("checking record ids")
-        # Every column is touched (cheaply) so the reader validates every field, as the main
-        # pass will: a reader skips the checks of columns a query does not read.
-        touch = " + ".join(f"coalesce(strlen({ident(c)}), 0)" for c in landing.columns) + " >= 0"
+        # Where rows are numbered while read, the rejects must be known before the mapping
+        # pass: every column is touched so the reader validates every field, as that pass will
+        # (a reader skips the checks of columns a query does not read). A CSV's rows are
+        # numbered after the mapping pass, from its own rejects: reading only the columns the
+        # ids and lookups need costs a third less here.
+        touch = "true"
+        if self.numbered:
+            touch = " + ".join(f"coalesce(strlen({ident(c)}), 0)"
+                               for c in landing.columns) + " >= 0"
         with watch_query(self.con, self.progress):
             _run(self.con, f"CREATE OR REPLACE TEMP TABLE prepass AS "
                            f"{sql.prepass_sql(landing.scan(numbered=False), touch)}")
@@ -223,15 +229,12 @@ class _BatchRun:
 
     # -- pass 2: map ---------------------------------------------------------------------
 
-    def _map(self, landing: Landing, rejects: list[Reject]) -> None:
+    def _map(self, landing: Landing, rejects: list[Reject]) -> list[Reject]:
+        """The mapping pass; returns the reader's rejects (final: the pass read every field)."""
         self.progress.phase("mapping calls")
         row_expr, join = "_ord", ""
-        if rejects:
-            table, width, total = step_table([r.row for r in rejects])
-            self.con.register("row_steps", table)
-            self.steps = (width, total)
-            if self.numbered:
-                row_expr, join = row_sql("row_steps", width, total, "_l._ord")
+        if rejects and self.numbered:
+            row_expr, join = row_sql("row_steps", *self._register_steps(rejects), "_l._ord")
         source = (f"(SELECT {row_expr} AS _row, _l.* FROM "
                   f"{landing.scan(numbered=self.numbered)} _l {join})")
         has_resolve = scalar(self.con, "SELECT count(*) FROM resolve_ids") > 0
@@ -243,17 +246,29 @@ class _BatchRun:
         # repeated rows stay in it too (the calls view skips them) and are copied out below.
         with watch_query(self.con, self.progress):
             _run(self.con, f"COPY ({query}) TO {lit(str(self.main))} ({_PARQUET})")
-        if landing.rejects(self.con) != rejects:
+        final = landing.rejects(self.con)
+        # the id pass of a CSV read fewer columns, so it may have rejected fewer rows
+        if (final != rejects if self.numbered
+                else not {r.row for r in rejects} <= {r.row for r in final}):
             raise SourceFileError(
                 "the file read differently on the second pass (was it changed while being "
                 "ingested?); nothing was stored"
             )
-        if rejects and not self.numbered:
+        if final and not self.numbered:
+            self._register_steps(final)
             self._number_rows()
         self.routes = {route or "stored": int(n) for route, n in run(
             self.con, f"SELECT _route, count(*) FROM read_parquet({lit(str(self.main))}) "
                       "GROUP BY 1")}
-        self.summary.rows_read = sum(self.routes.values()) + len(rejects)
+        self.summary.rows_read = sum(self.routes.values()) + len(final)
+        return final
+
+    def _register_steps(self, rejects: list[Reject]) -> tuple[int, int]:
+        """Register the step table turning positions into source rows; (width, total)."""
+        table, width, total = step_table([r.row for r in rejects])
+        self.con.register("row_steps", table)
+        self.steps = (width, total)
+        return self.steps
 
     def _columns(self) -> list[str]:
         """The canonical columns this batch's call files hold (with the source row)."""
