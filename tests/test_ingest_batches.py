@@ -156,3 +156,27 @@ def test_sigkill_mid_batch_leaves_store_exactly_as_before(tmp_path: Path, store:
     on_disk = {p.relative_to(store.root).as_posix() for p in store.root.glob("*/*.parquet")}
     assert on_disk == referenced
     assert os.path.exists(store.manifest_path)
+
+
+def test_batch_constants_are_kept_once_and_read_back_per_file(tmp_path: Path,
+                                                              store: AnalyticStore,
+                                                              settings: Settings) -> None:
+    """Source, agency, batch id, file hash, zone and precisions live in the manifest entry of
+    each call file, not in its rows; the calls view gives them back, file by file, also after an
+    update rewrote an older file."""
+    a = ingest_with(store, settings, MAPPING, export(tmp_path / "a.csv", 1, 50))
+    b = ingest_with(store, settings, MAPPING, export(tmp_path / "b.csv", 41, 60, {45}))
+    assert (a.inserted, b.inserted, b.updated) == (50, 10, 1)
+    entries = store.read_manifest().files("calls")
+    assert {e["batch_id"] for e in entries if e.get("constants")} == {b.batch_id}
+    for entry in entries:  # a's main file was rewritten by the update: it holds them now
+        path = store.root / entry["path"]
+        held = {r[0] for r in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')")
+                .fetchall()}
+        assert not held & set(entry.get("constants", {})), entry["path"]
+    got = rows(store, """SELECT batch_id, file_sha256, source, agency, time_zone,
+                             min(received_precision), count(*)
+                         FROM calls GROUP BY ALL ORDER BY count(*) DESC""")
+    common = ("overlap", "Test Police", "America/New_York", "second")
+    assert got == [(a.batch_id, a.file_sha256, *common, 49),
+                   (b.batch_id, b.file_sha256, *common, 11)]

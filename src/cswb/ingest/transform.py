@@ -16,7 +16,8 @@ depends on each row (timestamps, coordinates, ids) runs in the main query, whose
 
 Rows are never dropped here: a row to store leaves with a null ``_route``; others with
 ``quarantine``, or ``resolve`` when its id repeats or is already stored, and carry ``_raw``,
-their source columns (less identifying ones, location generalised) as a map.
+their source columns (less identifying ones) as a list, made a map (location generalised)
+only for them, when the quarantine is written (:meth:`CallSql.raw_map`).
 """
 
 from __future__ import annotations
@@ -92,8 +93,11 @@ class CallSql:
     # -- raw values ------------------------------------------------------------------------
 
     def text(self, column: str) -> str:
-        """Text of a source column (trimmed in stage ``t``); empty and null tokens are NULL."""
-        t = self._trim_names[column]
+        """Text of a source column (stage ``n``): trimmed, empty and null tokens NULL."""
+        return self._trim_names[column].replace("__t", "__n", 1)
+
+    def _null_tokens(self, t: str) -> str:
+        """SQL of trimmed text ``t`` with empty values and null tokens made NULL."""
         longest = max(len(v) for v in _GLOBAL_NULLS)
         # a regular expression, not IN: DuckDB turns an IN list into a join, one per column
         return (f"CASE WHEN strlen({t}) > {longest} THEN {t} WHEN {t} = '' OR "
@@ -123,10 +127,14 @@ class CallSql:
 
     def _placeholder(self, field: str, expr: str) -> str | None:
         specs = [s for key in (field, "*") if (s := self.m.placeholders.get(key))]
-        conds = []
+        conds: list[str] = []
         for spec in specs:
-            if spec.values:
-                alternatives = "|".join(re.escape(v.strip()) for v in spec.values)
+            values = [v.strip() for v in spec.values]
+            # values without letters need no case folding: a plain comparison is much cheaper
+            conds.extend(f"{expr} = {lit(v)}" for v in values if v.lower() == v.upper())
+            lettered = [v for v in values if v.lower() != v.upper()]
+            if lettered:
+                alternatives = "|".join(re.escape(v) for v in lettered)
                 conds.append(f"regexp_full_match({expr}, {lit('(?i)(' + alternatives + ')')})")
             conds.extend(f"regexp_matches({expr}, {lit(p)})" for p in spec.patterns)
         return "(" + " OR ".join(conds) + ")" if conds else None
@@ -139,8 +147,17 @@ class CallSql:
         return f"{_MAP_RAW[name]}__raw"
 
     def stage_trim(self, source: str) -> str:
-        trims = ", ".join(f"trim({ident(c)}) AS {t}" for c, t in self._trim_names.items())
-        return f"SELECT *, {trims} FROM {source}"
+        """Stages ``t`` (trimmed columns) and ``n`` (their text, nulls made NULL) over ``source``.
+
+        Few values have spaces around them, and trimming copies the string: only those are.
+        """
+        trims = ", ".join(
+            f"CASE WHEN starts_with({ident(c)}, ' ') OR ends_with({ident(c)}, ' ') "
+            f"THEN trim({ident(c)}) ELSE {ident(c)} END AS {t}"
+            for c, t in self._trim_names.items())
+        texts = ", ".join(f"{self._null_tokens(t)} AS {self.text(c)}"
+                          for c, t in self._trim_names.items())
+        return f"SELECT *, {texts} FROM (SELECT *, {trims} FROM {source})"
 
     def stage_values(self) -> str:
         cols = ["*", f"{self.record_id()} AS _rid"]
@@ -238,24 +255,26 @@ class CallSql:
 
     def stage_zone(self) -> str:
         lo, hi = lit(self.ctx.min_time.isoformat(" ")), lit(self.ctx.max_time.isoformat(" "))
-        cols, joins = ["p.*"], []
+        cols, joins, valid = ["p.*"], [], []
         for i, (name, spec) in enumerate(self.m.timestamps.items()):
-            parsed = f"p.{name}__parsed"
-            ok = f"({parsed} BETWEEN TIMESTAMP {lo} AND TIMESTAMP {hi})"
-            cols.append(f"({parsed} IS NOT NULL AND NOT {ok}) AS {name}__impossible")
+            parsed, ok = f"{name}__parsed", f"p.{name}__valid"
+            # a possible time, or NULL: every later step is NULL for an impossible one
+            valid.append(f"CASE WHEN {parsed} BETWEEN TIMESTAMP {lo} AND TIMESTAMP {hi} "
+                         f"THEN {parsed} END AS {name}__valid")
+            cols.append(f"({ok} IS NULL AND p.{parsed} IS NOT NULL) AS {name}__impossible")
             if set(spec.formats) & ABSOLUTE_FORMATS:
-                utc = f"CAST({parsed} AS TIMESTAMPTZ)"
-                cols.append(f"CASE WHEN {ok} THEN {utc} END AS {name}__utc")
-                cols.append(f"CASE WHEN {ok} THEN timezone({lit(self.m.time_zone)}, {utc}) END "
-                            f"AS {name}__local")
+                utc = f"CAST({ok} AS TIMESTAMPTZ)"
+                cols.append(f"{utc} AS {name}__utc")
+                cols.append(f"timezone({lit(self.m.time_zone)}, {utc}) AS {name}__local")
                 cols.append(f"NULL::VARCHAR AS {name}__dst")
                 continue
             z = f"z{i}"
-            joins.append(join_sql(parsed, z, self.ctx.tz_table))
-            cols.append(f"CASE WHEN {ok} THEN {utc_sql(parsed, z)} END AS {name}__utc")
-            cols.append(f"CASE WHEN {ok} THEN {parsed} END AS {name}__local")
-            cols.append(f"CASE WHEN {ok} THEN {window_sql(parsed, z)} END AS {name}__dst")
-        return f"SELECT {', '.join(cols)} FROM p {' '.join(joins)}"
+            joins.append(join_sql(ok, z, self.ctx.tz_table))
+            cols.append(f"{utc_sql(ok, z)} AS {name}__utc")
+            cols.append(f"{ok} AS {name}__local")
+            cols.append(f"{window_sql(ok, z)} AS {name}__dst")
+        source = f"(SELECT *, {', '.join(valid)} FROM p)" if valid else "p"
+        return f"SELECT {', '.join(cols)} FROM {source} p {' '.join(joins)}"
 
     def stage_order(self) -> str:
         """Null (and flag) a timestamp earlier than one that must precede it.
@@ -317,7 +336,8 @@ class CallSql:
                     f"THEN {lit(Problem.UNPARSEABLE)} "
                     f"WHEN {name}__impossible THEN {lit(Problem.IMPOSSIBLE_DATE)} "
                     # a time can be both ambiguous (or skipped) and out of order
-                    f"ELSE nullif(concat_ws(',{name}:', {name}__dst, CASE WHEN {name}__order "
+                    f"WHEN {name}__dst IS NOT NULL OR {name}__order "
+                    f"THEN nullif(concat_ws(',{name}:', {name}__dst, CASE WHEN {name}__order "
                     f"THEN {lit(Problem.OUT_OF_ORDER)} END), '') END")
             checks.append((name, code, raw))
         return checks
@@ -386,7 +406,9 @@ class CallSql:
         if not problems:
             return "NULL::VARCHAR"
         parts = ", ".join(f"{lit(f + ':')} || ({code})" for f, (code, _) in problems.items())
-        return f"nullif(concat_ws(',', {parts}), '')"
+        # most rows have no problem: the string is only built for those that do
+        found = " IS NOT NULL OR ".join(f"({code})" for code, _ in problems.values())
+        return f"CASE WHEN {found} IS NOT NULL THEN nullif(concat_ws(',', {parts}), '') END"
 
     def _originals_sql(self) -> str:
         """SQL: for a flagged row, each checked field's original value, by field name."""
@@ -413,42 +435,62 @@ class CallSql:
             "final": "final_call_type__raw",
         }[self.m.call_type_field]
 
-    def raw_map(self) -> str:
-        """SQL of a row's source columns as a map: identifying ones out, location generalised."""
+    def _raw_columns(self) -> list[str]:
+        """Source columns kept with a quarantined or repeated row (identifying ones out)."""
         hidden = set(self.m.identifying.all)
+        return [c for c in self.ctx.source_columns if c not in hidden]
+
+    def raw_values(self) -> str:
+        """SQL of a row's source columns (see :meth:`_raw_columns`) as a list, untouched.
+
+        Only references: the main pass builds it for the few rows not stored, and
+        :meth:`raw_map` generalises it later, over those rows alone.
+        """
+        return "[" + ", ".join(f"CAST({ident(c)} AS VARCHAR)" for c in self._raw_columns()) + "]"
+
+    def raw_map(self, values: str) -> str:
+        """SQL of the map kept in the quarantine from list ``values`` (:meth:`raw_values`):
+        column name to text, the location generalised and coordinates rounded."""
         loc_spec = self.m.column_spec("location")
         loc_cols = set(loc_spec.source_columns) if loc_spec else set()
         coord_cols = {c for n in ("latitude", "longitude")
                       if (s := self.m.column_spec(n)) for c in s.source_columns}
-        keys, values = [], []
-        for col in self.ctx.source_columns:
-            if col in hidden:
-                continue
-            value = f"CAST({ident(col)} AS VARCHAR)"
+        keys, items = [], []
+        for i, col in enumerate(self._raw_columns(), start=1):
+            value = f"{values}[{i}]"
             if col in loc_cols and not self.m.location.keep_exact:
-                value = generalise_sql(clean_location_sql(ident(col), self.m.location.strip))
+                value = generalise_sql(clean_location_sql(value, self.m.location.strip))
             elif col in coord_cols:
-                value = (f"coalesce(CAST(round(TRY_CAST({ident(col)} AS DOUBLE), 3) AS VARCHAR), "
-                         f"{ident(col)})")
+                value = (f"coalesce(CAST(round(TRY_CAST({value} AS DOUBLE), 3) AS VARCHAR), "
+                         f"{value})")
             keys.append(lit(col))
-            values.append(value)
-        return f"MAP([{', '.join(keys)}], [{', '.join(values)}])"
+            items.append(value)
+        return f"MAP([{', '.join(keys)}], [{', '.join(items)}])"
 
     # -- output ----------------------------------------------------------------------------
 
+    def constants(self) -> dict[str, str]:
+        """Fields with one value for the whole batch: kept once, beside the rows, not in them.
+
+        A precision holds only where its timestamp is set (the calls view applies that).
+        """
+        out = {"source": self.m.name, "agency": self.m.agency, "batch_id": self.ctx.batch_id,
+               "file_sha256": self.ctx.file_sha256, "time_zone": self.m.time_zone}
+        for name, spec in self.m.timestamps.items():
+            out[name.removesuffix("_at") + "_precision"] = spec.resolved_precision.value
+        return out
+
     def output_columns(self) -> dict[str, str]:
-        """Stored column name to SQL over stage ``c``: only fields this mapping can fill."""
-        m, ctx = self.m, self.ctx
-        out = {
-            "source_record_id": "_rid", "source": lit(m.name), "agency": lit(m.agency),
-            "batch_id": lit(ctx.batch_id), "file_sha256": lit(ctx.file_sha256),
-        }
-        if ctx.numbered:
+        """Stored column name to SQL over stage ``c``: only fields this mapping can fill and
+        that vary from row to row (see :meth:`constants`)."""
+        out = {"source_record_id": "_rid"}
+        if self.ctx.numbered:
             out["source_row"] = "_row"
         out.update(self._time_columns())
         out.update(self._type_columns())
         out.update(self._place_columns())
-        out["class_key"] = class_key_sql(out)
+        out["class_key"] = class_key_sql({**out, "source": lit(self.m.name)})
+        m = self.m
         if m.attributes:
             keys = ", ".join(lit(a) for a in m.attributes)
             values = ", ".join(self.text(a) for a in m.attributes)
@@ -458,12 +500,8 @@ class CallSql:
 
     def _time_columns(self) -> dict[str, str]:
         out = {}
-        for name, spec in self.m.timestamps.items():
+        for name in self.m.timestamps:
             out[name] = f"{name}__ok"
-            out[name.removesuffix("_at") + "_precision"] = (
-                f"CASE WHEN {name}__ok IS NOT NULL THEN "
-                f"{lit(spec.resolved_precision.value)} END")
-        out["time_zone"] = lit(self.m.time_zone)
         out["local_date"] = "CAST(_local AS DATE)"
         out["local_hour"] = "CASE WHEN _day_only THEN NULL ELSE CAST(hour(_local) AS TINYINT) END"
         return out
@@ -512,7 +550,7 @@ SELECT {stored},
        {self._originals_sql()} AS _dq_orig, _reason, _text,
        CASE WHEN _reason IS NOT NULL THEN 'quarantine' WHEN _resolve THEN 'resolve'
             END AS _route,
-       CASE WHEN _reason IS NOT NULL OR _resolve THEN {self.raw_map()} END AS _raw
+       CASE WHEN _reason IS NOT NULL OR _resolve THEN {self.raw_values()} END AS _raw
 FROM c
 """
 
@@ -523,8 +561,11 @@ def _none_before(name: str, order: list[str]) -> str:
 
 
 def _truncated(name: str, expr: str) -> str:
+    """``expr`` cut to the field's length; only the (rare) long values are copied."""
     limit = FIELD_BY_NAME[name].max_chars
-    return f"left({expr}, {limit})" if limit else expr
+    if not limit:
+        return expr
+    return f"CASE WHEN strlen({expr}) > {limit} THEN left({expr}, {limit}) ELSE {expr} END"
 
 
 def parse_sql(spec: TimeSpec, raw: str) -> str:

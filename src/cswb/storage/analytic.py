@@ -130,11 +130,14 @@ class AnalyticStore:
         scan = f"read_parquet({listing}, union_by_name = true)"
         if table == "calls":
             entries = manifest.files(table)
+            classes = (self.table_sql("call_classes", manifest)
+                       if manifest.files("call_classes") else None)
+            if any(e.get("constants") for e in entries):
+                scan = call_files_sql([(self.root / e["path"], e) for e in entries])
+                return calls_view_sql(_present_columns(entries), scan, False, classes)
             implicit = any(e.get("implicit_rows") for e in entries)
             if implicit:
                 scan = f"read_parquet({listing}, union_by_name = true, file_row_number = true)"
-            classes = (self.table_sql("call_classes", manifest)
-                       if manifest.files("call_classes") else None)
             return calls_view_sql(_present_columns(entries), scan, implicit, classes)
         columns = ", ".join(name for name, _ in TABLES[table])
         if table == "call_classes":  # the latest classification of a key wins
@@ -242,13 +245,44 @@ class Transaction:
 
 
 def _present_columns(entries: list[dict[str, Any]]) -> set[str] | None:
-    """Columns some call file holds (None: a file does not say, so assume all)."""
+    """Columns some call file gives (None: a file does not say, so assume all)."""
     present: set[str] = set()
     for entry in entries:
         if "columns" not in entry:
             return None
         present.update(entry["columns"])
+        present.update(entry.get("constants", {}))
+        if entry.get("implicit_rows"):
+            present.add("source_row")
     return present
+
+
+def call_file_sql(path: Path, entry: dict[str, Any]) -> str:
+    """SQL of one call file's rows with what its manifest ``entry`` keeps outside them.
+
+    A batch's constants (source, agency, batch id, file hash, time zone, precisions) are kept
+    once in the entry rather than in every row, and come back here as literals; a precision
+    only where its timestamp is set. Rows numbered implicitly get their position as source row.
+    """
+    columns = ["*"]
+    for name, value in entry.get("constants", {}).items():
+        if name.endswith("_precision"):
+            stamp = name.removesuffix("_precision") + "_at"
+            columns.append(f"CASE WHEN {stamp} IS NOT NULL THEN {lit(value)} END AS {name}")
+        else:
+            columns.append(f"{lit(value)} AS {name}")
+    options = ""
+    if entry.get("implicit_rows"):
+        columns[0] = "* EXCLUDE (file_row_number)"
+        columns.append("file_row_number + 1 AS source_row")
+        options = ", file_row_number = true"
+    return f"(SELECT {', '.join(columns)} FROM read_parquet({lit(str(path))}{options}))"
+
+
+def call_files_sql(files: list[tuple[Path, dict[str, Any]]]) -> str:
+    """SQL of the rows of several call files (see :func:`call_file_sql`), columns by name."""
+    return "(" + " UNION ALL BY NAME ".join(
+        f"SELECT * FROM {call_file_sql(path, entry)}" for path, entry in files) + ")"
 
 
 def open_analytic_store(url: str, settings: Settings) -> AnalyticStore:
