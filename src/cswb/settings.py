@@ -70,6 +70,19 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on.")
+    # dashboard and report
+    suppression_threshold: int = Field(
+        10, ge=1, description="Published counts below this are suppressed (small-cell "
+        "suppression of the dashboard and the report)."
+    )
+    area_boundaries: Path | None = Field(
+        None, description="GeoJSON of the area boundaries the dashboard's map draws (features "
+        "named by a `name` property matching the calls' neighbourhood)."
+    )
+    area_populations: Path | None = Field(
+        None, description="CSV with `name` and `population` columns: residents per area, for "
+        "rates per 1,000."
+    )
 
     @field_validator("log_level")
     @classmethod

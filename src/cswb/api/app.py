@@ -14,7 +14,7 @@ from cswb.api.errors import GuardMiddleware, install_error_handlers
 from cswb.api.reader import StoreReader
 from cswb.settings import Settings
 from cswb.storage import open_analytic_store
-from cswb.web import pages
+from cswb.web import dashboard, pages
 from cswb.web.templating import STATIC_DIR, build_templates
 
 DESCRIPTION = """Counts and provenance of the calls for service loaded into cswb's analytic
@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(docs.router)
     app.include_router(pages.router)
+    app.include_router(dashboard.router)
     if app.state.swagger_assets is not None:
         app.mount(docs.SWAGGER_ASSETS_PATH, StaticFiles(directory=app.state.swagger_assets),
                   name="swagger-ui")
