@@ -48,5 +48,6 @@ def create_app(settings: Settings) -> FastAPI:
         app.mount(docs.SWAGGER_ASSETS_PATH, StaticFiles(directory=app.state.swagger_assets),
                   name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(GuardMiddleware, docs_path=docs.DOCS_PATH)
+    app.add_middleware(GuardMiddleware, docs_path=docs.DOCS_PATH,
+                       chart_paths=frozenset(p.path for p in dashboard.PAGES))
     return app

@@ -7,6 +7,8 @@ one of the flags ``mental_health``, ``suicide``, ``substance_use``).
 
 from __future__ import annotations
 
+from datetime import date
+
 from cswb.analytics.metrics import period_expr
 from cswb.analytics.query import BH_FLAGS, CallFilter, Engine
 from cswb.storage.sql import lit
@@ -34,3 +36,10 @@ def area_names(engine: Engine, level: str = "neighbourhood") -> list[str]:
     rows = engine.rows(f"SELECT DISTINCT {level} FROM calls WHERE {level} IS NOT NULL "
                        "ORDER BY 1")
     return [str(r[0]) for r in rows]
+
+
+def first_date(engine: Engine, flt: CallFilter) -> date | None:
+    """The earliest local date of the calls matching the filter's area, category and flag."""
+    scoped = flt.but(date_from=None, date_to=None)
+    value = engine.rows(f"SELECT min(local_date) FROM calls{scoped.where(engine.dialect)}")[0][0]
+    return value if isinstance(value, date) else None

@@ -16,7 +16,7 @@ from cswb.analytics.query import AnalyticsError, Engine
 from cswb.web import figures
 from cswb.web.filters import DashboardFilter, label
 from cswb.web.geo import Area, choropleth_svg
-from cswb.web.measures import bh_by_period
+from cswb.web.measures import bh_by_period, first_date
 from cswb.web.panel import SUPPRESSED, Column, Panel, chartable, published
 from cswb.web.suppression import hide_small, suppress_grid, suppress_one_way
 
@@ -234,6 +234,7 @@ def change(ctx: Context) -> Panel:
                Column("baseline_calls", "Baseline"), Column("rate_ratio", "Rate ratio", "ratio"),
                Column("ci95", "95% interval", "text"), Column("verdict", "Verdict", "text"))
     rows, notes = [], []
+    earliest = first_date(ctx.engine, ctx.calls)
     for baseline, name in (("previous", "last 28 days vs the 28 before"),
                            ("year_before", "last 28 days vs a year earlier")):
         try:
@@ -242,6 +243,10 @@ def change(ctx: Context) -> Panel:
             return Panel("change", "Is the change more than noise?", str(exc), columns, [],
                          notes=[f"{exc}."])
         small = hide_small([r.recent_calls, r.baseline_calls], ctx.threshold)
+        if earliest is None or r.baseline.first < earliest:
+            rows.append((name, *published([r.recent_calls, r.baseline_calls], small),
+                         None, "-", "baseline before the first call"))
+            continue
         if any(small):
             rows.append((name, *published([r.recent_calls, r.baseline_calls], small),
                          None, "-", "too few calls to publish"))

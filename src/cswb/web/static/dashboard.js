@@ -21,3 +21,12 @@ function drawFigures() {
 }
 
 document.addEventListener("DOMContentLoaded", drawFigures);
+
+/* Leave empty filters out of the address, so links stay short and readable. */
+document.addEventListener("submit", function (event) {
+  event.target.querySelectorAll("input, select").forEach(function (field) {
+    if (field.name && field.value === "") {
+      field.disabled = true;
+    }
+  });
+});
