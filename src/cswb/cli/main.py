@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.sources",
     "cswb.cli.synth",
     "cswb.cli.serve",
+    "cswb.cli.report",
 )
 
 app = typer.Typer(

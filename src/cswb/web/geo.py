@@ -119,7 +119,7 @@ def choropleth_svg(areas: Sequence[Area], values: dict[str, Any], *, measure: st
                       f"<title>{escape(area.name)}: {shown} {escape(measure)}</title></path>")
     height = math.ceil(map_h + 2 * pad + legend_h)
     return (f'<svg class="map" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
+            f'aria-label="{escape(title)}">'
             '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
             'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f3f5f8"/>'
             '<line x1="0" y1="0" x2="0" y2="6" stroke="#8a939e" stroke-width="2"/></pattern>'
