@@ -38,3 +38,17 @@ def call(day: date, hour: int | None = 12, category: str | None = None,  # noqa:
         if on_scene_min is not None:
             row["cleared_at"] = row["arrived_at"] + timedelta(minutes=on_scene_min)
     return row
+
+
+def store_with_calls(store: Any, calls: list[dict[str, Any]]) -> None:
+    """Commit ``calls`` (dicts as :func:`call` makes) to ``store`` as one calls file, with the
+    classification columns filled (as the classifier will fill them)."""
+    engine = calls_engine(calls)
+    columns = ["call_id", "source", "source_record_id", "local_date", "local_hour", "category",
+               "flags", "neighbourhood", "location", "received_at", "arrived_at", "cleared_at"]
+    run(engine.con, "UPDATE calls SET source_record_id = call_id")
+    with store.transaction() as tx:
+        path = tx.staged_path("calls")
+        run(engine.con, f"COPY (SELECT {', '.join(columns)} FROM calls) TO '{path}' "
+                        "(FORMAT parquet)")
+        tx.add("calls", path, columns=columns)

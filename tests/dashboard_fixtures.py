@@ -33,7 +33,7 @@ def load_city(root: Path, calls: int = 12_000, seed: int = 11) -> LoadedCity:
     settings = load_settings(data_dir=root / "var", duckdb_memory_limit="1GB",
                              store_url=f"duckdb:///{(root / 'store').as_posix()}",
                              area_boundaries=city.neighbourhoods_geojson,
-                             area_populations=city.neighbourhoods_csv)
+                             populations_path=city.neighbourhoods_csv)
     store = open_analytic_store(settings.resolved_store_url, settings)
     summary = ingest_file(city.export_csv, builtin_mapping(city.mapping_name), store, settings)
     assert summary.reconciles

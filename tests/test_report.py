@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cswb.analytics.populations import load_populations
 from cswb.cli.main import app
 from cswb.settings import load_settings
 from cswb.storage import open_analytic_store
 from cswb.web.filters import DashboardFilter
-from cswb.web.geo import load_boundaries, load_populations
+from cswb.web.geo import load_boundaries
 from cswb.web.panel import SUPPRESSED
 from cswb.web.panels import Context
 from cswb.web.report import ReportError, build_report, numeric_cells, render_report, write_report
@@ -26,9 +27,9 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> LoadedCity:
 
 def context(city: LoadedCity, flt: DashboardFilter) -> Context:
     s = city.settings
-    assert s.area_boundaries and s.area_populations
-    return Context(classified_engine(city), flt, s.suppression_threshold,
-                   load_boundaries(s.area_boundaries), load_populations(s.area_populations))
+    assert s.area_boundaries and s.populations_path
+    return Context(classified_engine(city), flt, s.disclosure_threshold,
+                   load_boundaries(s.area_boundaries), load_populations(s.populations_path))
 
 
 def test_report_is_self_contained_and_states_the_threshold(city: LoadedCity,

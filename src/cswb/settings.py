@@ -68,20 +68,25 @@ class Settings(BaseSettings):
     catalogue_path: Path | None = Field(
         None, description="The OpenPoliceData source catalogue CSV read by `cswb sources`."
     )
+    # analytics: disclosure control and forecasting
+    disclosure_threshold: int = Field(
+        10, ge=1, description="Smallest count of calls a public table may show; smaller cells "
+        "and the cells that would reveal them are suppressed."
+    )
+    api_analyst_metrics: bool = Field(
+        False, description="Serve the analyst-only metrics (repeat locations, response and "
+        "on-scene times) through the API; leave off until the API has accounts and roles."
+    )
+    populations_path: Path | None = Field(
+        None, description="CSV of area populations (columns area or name, and population) "
+        "for rates per 1,000 residents."
+    )
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on.")
     # dashboard and report
-    suppression_threshold: int = Field(
-        10, ge=1, description="Published counts below this are suppressed (small-cell "
-        "suppression of the dashboard and the report)."
-    )
     area_boundaries: Path | None = Field(
         None, description="GeoJSON of the area boundaries the dashboard's map draws (features "
         "named by a `name` property matching the calls' neighbourhood)."
-    )
-    area_populations: Path | None = Field(
-        None, description="CSV with `name` and `population` columns: residents per area, for "
-        "rates per 1,000."
     )
 
     @field_validator("log_level")

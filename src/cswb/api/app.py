@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from cswb import __version__
-from cswb.api import docs, routes
+from cswb.api import analytics, docs, routes
 from cswb.api.errors import GuardMiddleware, install_error_handlers
 from cswb.api.reader import StoreReader
 from cswb.settings import Settings
@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.swagger_assets = docs.swagger_assets()
     install_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(analytics.router)
     app.include_router(docs.router)
     app.include_router(pages.router)
     app.include_router(dashboard.router)

@@ -34,6 +34,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "config_error": 500,
     "portal_error": 502,
     "store_error": 503,
+    "analytics_error": 400,
+    "forbidden": 403,
 }
 """HTTP status of each :class:`CswbError` code (others: 500)."""
 

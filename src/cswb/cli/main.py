@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.synth",
     "cswb.cli.serve",
     "cswb.cli.report",
+    "cswb.cli.forecast",
 )
 
 app = typer.Typer(

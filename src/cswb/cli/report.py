@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
+from cswb.analytics.populations import load_populations
 from cswb.analytics.query import DuckDBEngine
 from cswb.cli.common import console, settings_of, store_of
 from cswb.cli.serve import with_demo_areas
 from cswb.web.filters import DashboardFilter
-from cswb.web.geo import load_boundaries, load_populations
+from cswb.web.geo import load_boundaries
 from cswb.web.panels import Context
 from cswb.web.report import build_report, write_report
 
@@ -32,9 +33,9 @@ def report(
     con = store_of(ctx).connect()
     try:
         context = Context(
-            DuckDBEngine(con), flt, settings.suppression_threshold,
+            DuckDBEngine(con), flt, settings.disclosure_threshold,
             load_boundaries(settings.area_boundaries) if settings.area_boundaries else None,
-            load_populations(settings.area_populations) if settings.area_populations else None)
+            load_populations(settings.populations_path) if settings.populations_path else None)
         result = build_report(context)
     finally:
         con.close()

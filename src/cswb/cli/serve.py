@@ -124,7 +124,7 @@ def with_demo_areas(settings: Settings) -> Settings:
     """The settings with the demo city's boundaries and populations, unless already set."""
     directory = settings.data_dir / "demo"
     found = {"area_boundaries": directory / "neighbourhoods.geojson",
-             "area_populations": directory / "neighbourhoods.csv"}
+             "populations_path": directory / "neighbourhoods.csv"}
     update = {k: p for k, p in found.items() if getattr(settings, k) is None and p.is_file()}
     return settings.model_copy(update=update) if update else settings
 

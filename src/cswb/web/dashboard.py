@@ -2,7 +2,7 @@
 
 Every page takes the filter of :mod:`cswb.web.filters` from the query string and carries it in
 its navigation; every panel has a table view and ``/dashboard/data/<panel>.csv``. All published
-counts pass small-cell suppression (``settings.suppression_threshold``) and each page says so.
+counts pass small-cell suppression (``settings.disclosure_threshold``) and each page says so.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from cswb.analytics import metrics
+from cswb.analytics.populations import load_populations
 from cswb.analytics.query import FLAGS, AnalyticsError, CallFilter, DuckDBEngine
 from cswb.api.deps import Cursor
 from cswb.api.errors import error_response
 from cswb.errors import CswbError, NotFoundError
 from cswb.settings import Settings
 from cswb.web.filters import CATEGORIES, DashboardFilter, FilterError, label
-from cswb.web.geo import Area, load_boundaries, load_populations
+from cswb.web.geo import Area, load_boundaries
 from cswb.web.measures import area_names
 from cswb.web.panel import Panel
 from cswb.web.panels import PANELS, Context
@@ -87,9 +88,9 @@ def _populations(path: Path) -> dict[str, int]:
 def context(request: Request, engine: DuckDBEngine, flt: DashboardFilter) -> Context:
     """The panels' context from the app's settings (area files are read once per path)."""
     settings: Settings = request.app.state.settings
-    return Context(engine, flt, settings.suppression_threshold,
+    return Context(engine, flt, settings.disclosure_threshold,
                    _boundaries(settings.area_boundaries) if settings.area_boundaries else None,
-                   _populations(settings.area_populations) if settings.area_populations
+                   _populations(settings.populations_path) if settings.populations_path
                    else None)
 
 

@@ -1,4 +1,4 @@
-"""Area boundaries (GeoJSON) and populations (CSV), and the choropleth map drawn as SVG.
+"""Area boundaries (GeoJSON) and the choropleth map drawn from them as SVG.
 
 The map needs no tiles and no network: polygons are projected (equirectangular, longitude
 scaled by the cosine of the mid latitude, exact enough for a city) into an SVG drawn here, with
@@ -7,7 +7,6 @@ five classes of a sequential palette, a legend, and a hatch for suppressed or mi
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ Ring = list[tuple[float, float]]
 
 
 class AreaFileError(CswbError):
-    """An area boundary or population file cannot be read."""
+    """An area boundary file cannot be read."""
 
     code = "area_file_error"
     exit_code = 3
@@ -61,17 +60,6 @@ def load_boundaries(path: Path) -> list[Area]:
                                 "no polygon geometry") from None
         areas.append(Area(name, rings))
     return areas
-
-
-def load_populations(path: Path) -> dict[str, int]:
-    """Residents per area from a CSV with ``name`` and ``population`` columns."""
-    try:
-        with Path(path).open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        return {r["name"]: int(r["population"]) for r in rows}
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise AreaFileError(f"area populations {path}: need a CSV with name and population "
-                            f"columns, population a whole number ({type(exc).__name__})") from None
 
 
 def class_breaks(values: Sequence[float], classes: int = len(PALETTE)) -> list[float]:

@@ -288,7 +288,7 @@ def areas(ctx: Context) -> Panel:
     summary = (f"{measure.capitalize()} by neighbourhood, {len(rows)} areas; highest: {top[0]}."
                if top else "No calls with a neighbourhood match the filter.")
     notes = [] if ctx.populations else ["No area populations are configured "
-                                        "(settings.area_populations), so no rates are shown."]
+                                        "(settings.populations_path), so no rates are shown."]
     if ctx.boundaries is None:
         notes.append("No area boundaries are configured (settings.area_boundaries), so no map "
                      "is drawn.")

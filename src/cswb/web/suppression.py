@@ -1,23 +1,19 @@
-"""Small-cell suppression of the counts the dashboard and the report publish.
+"""The dashboard's view of disclosure control: which cells of a panel's table to hide.
 
-This is the web layer's own, conservative rule set, used until the analytics package's
-disclosure module (``cswb.analytics.disclosure``, built on another branch) is merged; the pages
-call only :func:`suppress_one_way`, :func:`suppress_grid` and :func:`hide_small`, so switching
-is a change of import.
-
-* **Primary**: a count from 1 to ``threshold - 1`` is suppressed (a zero is shown: it names no
-  one).
-* **Complementary**: a group whose total is published (a one-way table with its total, each row
-  and column of a grid with its margins) must never have exactly one suppressed cell, or the
-  cell would be the total minus the others. The smallest other non-zero cell is suppressed as
-  well; when there is none, the group's total is suppressed instead. Grid rows and columns are
-  revisited until no group has a lone suppressed cell.
+The rules are the analytics package's (:mod:`cswb.analytics.disclosure`): primary suppression
+of counts from 1 to ``threshold - 1``, and complementary suppression checked by linear
+programming so that no hidden cell can be narrowed to less than ``threshold`` from the published
+cells and margins. This module only adapts them to the panels' lists of counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
+
+from cswb.analytics.disclosure import primary_cells, two_way
 
 
 @dataclass(frozen=True)
@@ -37,50 +33,26 @@ class Grid:
     column_total_hidden: list[bool]
 
 
-def is_small(value: int, threshold: int) -> bool:
-    """A count that primary suppression hides."""
-    return 0 < value < threshold
-
-
 def hide_small(values: Sequence[int], threshold: int) -> list[bool]:
-    """Primary suppression only: for counts that do not add up to any published figure (a call
-    counts once under each of its flags, so flag counts have no total)."""
-    return [is_small(v, threshold) for v in values]
-
-
-def _protect(values: Sequence[int], hidden: list[bool]) -> bool:
-    """Make the group safe against subtraction from its total; False when the total must go."""
-    if sum(hidden) != 1:
-        return True
-    candidates = [i for i, v in enumerate(values) if not hidden[i] and v > 0]
-    if not candidates:
-        return False
-    hidden[min(candidates, key=lambda i: (values[i], i))] = True
-    return True
+    """Primary suppression only: for counts that add up to no published figure (a call counts
+    once under each of its flags, so flag counts have no total)."""
+    return [bool(h) for h in primary_cells(np.asarray(values, dtype=np.int64), threshold)]
 
 
 def suppress_one_way(values: Sequence[int], threshold: int) -> OneWay:
     """Cells of a one-way table published with its total."""
-    hidden = hide_small(values, threshold)
-    keep_total = _protect(values, hidden)
-    return OneWay(hidden, total_hidden=not keep_total)
+    if not values:
+        return OneWay([], total_hidden=False)
+    p = two_way(np.asarray(values, dtype=np.int64).reshape(-1, 1), tuple(range(len(values))),
+                ("calls",), threshold)
+    return OneWay([row[0] is None for row in p.cells], total_hidden=p.grand_total is None)
 
 
 def suppress_grid(grid: Sequence[Sequence[int]], threshold: int) -> Grid:
     """Cells of a two-way table published with row and column totals (and the grand total)."""
-    rows, cols = len(grid), len(grid[0]) if grid else 0
-    hidden = [[is_small(v, threshold) for v in row] for row in grid]
-    row_total_hidden, col_total_hidden = [False] * rows, [False] * cols
-    changed = True
-    while changed:
-        before = sum(map(sum, hidden))
-        for r in range(rows):
-            row_total_hidden[r] = row_total_hidden[r] or not _protect(grid[r], hidden[r])
-        for c in range(cols):
-            column = [grid[r][c] for r in range(rows)]
-            flags = [hidden[r][c] for r in range(rows)]
-            col_total_hidden[c] = col_total_hidden[c] or not _protect(column, flags)
-            for r in range(rows):
-                hidden[r][c] = flags[r]
-        changed = sum(map(sum, hidden)) != before
-    return Grid(hidden, row_total_hidden, col_total_hidden)
+    if not grid or not grid[0]:
+        return Grid([], [], [])
+    matrix = np.asarray(grid, dtype=np.int64)
+    p = two_way(matrix, tuple(range(matrix.shape[0])), tuple(range(matrix.shape[1])), threshold)
+    return Grid([[c is None for c in row] for row in p.cells],
+                [t is None for t in p.row_totals], [t is None for t in p.col_totals])
