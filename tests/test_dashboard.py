@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cswb.api import create_app
@@ -167,6 +167,22 @@ def test_bad_filters_get_a_clear_page_not_a_traceback(client: TestClient) -> Non
     assert client.get("/dashboard/data/nothing.csv").status_code == 404
 
 
+def test_forecast_page_draws_intervals_and_the_backtest(client: TestClient) -> None:
+    text = client.get("/forecasts").text
+    part = section(text, "forecast")
+    assert 'data-figure="plot-forecast"' in part and "80% interval" in part
+    header, *rows = csv_rows(client, "forecast")
+    assert header == ["date", "mean", "lo_80", "hi_80", "lo_95", "hi_95"] and len(rows) == 84
+    for row in rows:
+        mean, lo80, hi80, lo95, hi95 = map(float, row[1:])
+        assert lo95 <= lo80 <= mean <= hi80 <= hi95
+    backtest = csv_rows(client, "backtest")[1:]
+    assert {r[0] for r in backtest} >= {"SeasonalNaive", "AutoETS"}
+    assert sum(r[2] == "yes" for r in backtest) == 1
+    narrow = client.get("/forecasts?area=Old+Town&flag=suicide").text
+    assert "Too few calls per day to forecast publicly" in narrow
+
+
 def test_plotly_is_served_by_cswb(client: TestClient) -> None:
     response = client.get("/static/vendor/plotly.min.js")
     assert response.status_code == 200 and "plotly" in response.text[:2000].lower()
@@ -195,6 +211,7 @@ def test_empty_store_shows_a_helpful_page(tmp_path: Path, city: LoadedCity) -> N
 counts = st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=12)
 
 
+@settings(deadline=None)  # linear programmes: no timing in tests
 @given(counts)
 def test_one_way_suppression_hides_small_cells_and_never_leaves_one_derivable(
         values: list[int]) -> None:
@@ -205,6 +222,7 @@ def test_one_way_suppression_hides_small_cells_and_never_leaves_one_derivable(
         assert len(hidden_nonzero) != 1
 
 
+@settings(deadline=None)
 @given(st.lists(st.lists(st.integers(min_value=0, max_value=30), min_size=4, max_size=4),
                 min_size=2, max_size=6))
 def test_grid_suppression_protects_every_row_and_column(grid: list[list[int]]) -> None:

@@ -42,7 +42,8 @@ def test_report_is_self_contained_and_states_the_threshold(city: LoadedCity,
     assert "threshold\n    10)" in text and "Safe to publish" in text
     for section in ("Calls per month", "Crime and non-crime calls", "Behavioural-health share",
                     "Is the change more than noise?", "Response time (minutes)",
-                    "Calls by neighbourhood", "Calls per 1,000", "Forecast"):
+                    "Calls by neighbourhood", "Calls per 1,000", "Forecast accuracy",
+                    "80% high"):
         assert section in text, section
 
 

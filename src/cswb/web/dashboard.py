@@ -28,7 +28,8 @@ from cswb.web.filters import CATEGORIES, DashboardFilter, FilterError, label
 from cswb.web.geo import Area, load_boundaries
 from cswb.web.measures import area_names
 from cswb.web.panel import Panel
-from cswb.web.panels import PANELS, Context
+from cswb.web.panels import Context
+from cswb.web.registry import PANELS
 
 router = APIRouter(include_in_schema=False)
 
@@ -59,7 +60,8 @@ PAGES: tuple[Page, ...] = (
     Page("areas", "/areas", "Areas", "Where calls come from, and calls per 1,000 residents.",
          ("areas",)),
     Page("forecasts", "/forecasts", "Forecasts",
-         "Expected calls in the coming weeks, with prediction intervals.", ()),
+         "Expected calls in the coming weeks, with prediction intervals.",
+         ("forecast", "backtest")),
     Page("response", "/response", "Response",
          "How long responses take, and what an alternative response would change.",
          ("response_times", "on_scene_times")),

@@ -7,7 +7,7 @@ chosen for contrast; the heat map's scale is sequential and colour-blind safe (c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 BAR = "#2a6bb5"
@@ -60,3 +60,27 @@ def heatmap(z: Sequence[Sequence[Any]], x: Sequence[Any], y: Sequence[str]) -> d
     return {"data": [trace], "layout": _layout(
         300, yaxis={"automargin": True, "autorange": "reversed"},
         xaxis={"automargin": True, "title": {"text": "hour of the day"}, "dtick": 3})}
+
+
+def forecast_band(history: tuple[Sequence[Any], Sequence[Any]],
+                  forecast: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """Recent history, the forecast mean and its 80% and 95% prediction intervals.
+
+    ``forecast`` holds the columns ``ds``, ``mean``, ``lo_80``, ``hi_80``, ``lo_95``, ``hi_95``.
+    """
+    ds = list(forecast["ds"])
+
+    def band(level: int, colour: str) -> dict[str, Any]:
+        lo, hi = list(forecast[f"lo_{level}"]), list(forecast[f"hi_{level}"])
+        return {"type": "scatter", "x": [*ds, *reversed(ds)], "y": [*hi, *reversed(lo)],
+                "fill": "toself", "fillcolor": colour, "line": {"width": 0},
+                "name": f"{level}% interval", "hoverinfo": "skip"}
+
+    traces = [band(95, "rgba(42, 107, 181, 0.15)"), band(80, "rgba(42, 107, 181, 0.32)"),
+              {"type": "scatter", "mode": "lines", "x": list(history[0]),
+               "y": list(history[1]), "line": {"color": INK, "width": 1.2}, "name": "calls",
+               "connectgaps": False},
+              {"type": "scatter", "mode": "lines", "x": ds, "y": list(forecast["mean"]),
+               "line": {"color": BAR, "width": 2, "dash": "dash"}, "name": "forecast"}]
+    return {"data": traces, "layout": _layout(340, showlegend=True,
+                                              legend={"orientation": "h", "y": -0.25})}

@@ -332,7 +332,9 @@ def on_scene_times(ctx: Context) -> Panel:
     return _durations(ctx, "on_scene", "on_scene_times", "On-scene time")
 
 
-PANELS: dict[str, Callable[[Context], Panel]] = {
+PanelBuilder = Callable[[Context], Panel]
+
+PANELS: dict[str, PanelBuilder] = {
     "monthly": monthly, "weekly": weekly, "top_categories": top_categories,
     "categories": categories, "crime_split": crime_split, "flags": flags,
     "bh_summary": bh_summary, "bh_monthly": bh_monthly, "hour_of_week": hour_of_week,

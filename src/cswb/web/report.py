@@ -23,11 +23,12 @@ from cswb.errors import CswbError
 from cswb.files import atomic_write
 from cswb.web.filters import DashboardFilter
 from cswb.web.panel import SUPPRESSED, Panel
-from cswb.web.panels import PANELS, Context
+from cswb.web.panels import Context
+from cswb.web.registry import PANELS
 
 REPORT_PANELS: tuple[str, ...] = (
     "monthly", "crime_split", "top_categories", "bh_summary", "flags", "change",
-    "response_times", "areas",
+    "response_times", "areas", "forecast", "backtest",
 )
 """The report's sections, in order (ids of :data:`cswb.web.panels.PANELS`)."""
 

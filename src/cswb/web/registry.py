@@ -1,0 +1,11 @@
+"""Every panel by id: the volume panels and the forecast panels (which take seconds)."""
+
+from __future__ import annotations
+
+from cswb.web.forecasts import backtest_panel, forecast_panel
+from cswb.web.panels import PANELS as VOLUME_PANELS
+from cswb.web.panels import PanelBuilder
+
+PANELS: dict[str, PanelBuilder] = {**VOLUME_PANELS, "forecast": forecast_panel,
+                                   "backtest": backtest_panel}
+"""Panel id -> builder; pages list ids and ``/dashboard/data/<id>.csv`` serves any of them."""
