@@ -106,10 +106,18 @@ def _command_paths(command: object, prefix: tuple[str, ...] = ()) -> list[tuple[
     return paths
 
 
+def response_policy_page() -> str:
+    """docs/reference/response-policy.md: the tiers and the default response policy."""
+    from cswb.respond.reference import policy_page
+
+    return policy_page(GENERATED)
+
+
 PAGES: dict[str, Callable[[], str]] = {
     "reference/settings.md": settings_page,
     "reference/call-record.md": call_record_page,
     "reference/cli.md": cli_page,
+    "reference/response-policy.md": response_policy_page,
 }
 
 

@@ -57,3 +57,24 @@ class NotFoundError(CswbError):
 
     code = "not_found"
     exit_code = 6
+
+
+class PolicyError(CswbError):
+    """A response policy (YAML) is invalid: unknown category, flag or tier, or a dead rule."""
+
+    code = "policy_error"
+    exit_code = 2
+
+
+class NoClassifiedCallsError(CswbError):
+    """A response scenario or staffing needs classified calls and the source has none."""
+
+    code = "no_classified_calls"
+    exit_code = 7
+
+
+class TargetUnreachableError(CswbError):
+    """A response-time target cannot be met at any staffing (travel alone exceeds it)."""
+
+    code = "target_unreachable"
+    exit_code = 8

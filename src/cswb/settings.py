@@ -88,6 +88,16 @@ class Settings(BaseSettings):
         None, description="GeoJSON of the area boundaries the dashboard's map draws (features "
         "named by a `name` property matching the calls' neighbourhood)."
     )
+    # respond: response policy, scenarios and staffing
+    respond_policy: Path | None = Field(
+        None, description="Response policy YAML used by `cswb respond` when --policy is not "
+        "given (default: the policy shipped with cswb)."
+    )
+    respond_service_times: Path | None = Field(
+        None, description="Fitted travel and on-scene times (JSON from `cswb respond fit-times`) "
+        "used by `cswb respond staffing` (default: those shipped, fitted on Lane County's "
+        "crisis-team dispatches)."
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.serve",
     "cswb.cli.report",
     "cswb.cli.forecast",
+    "cswb.cli.respond",
 )
 
 app = typer.Typer(
