@@ -183,6 +183,19 @@ def test_forecast_page_draws_intervals_and_the_backtest(client: TestClient) -> N
     assert "Too few calls per day to forecast publicly" in narrow
 
 
+def test_response_page_shows_the_policy_scenario_and_staffing(client: TestClient) -> None:
+    text = client.get("/response").text
+    assert "would go to a response other than police" in section(text, "scenario")
+    header, *tiers = csv_rows(client, "scenario")
+    assert header == ["tier", "calls", "share_percent", "unit_hours"]
+    assert {t[0] for t in tiers} >= {"Police", "Civilian crisis", "Community service"}
+    published = [int(t[1]) for t in tiers if t[1] != SUPPRESSED]
+    assert all(n == 0 or n >= THRESHOLD for n in published)
+    _, *hours = csv_rows(client, "staffing")
+    assert len(hours) == 168 and all(int(h[2]) >= 0 for h in hours)
+    assert "team-hours a week" in section(text, "staffing")
+
+
 def test_plotly_is_served_by_cswb(client: TestClient) -> None:
     response = client.get("/static/vendor/plotly.min.js")
     assert response.status_code == 200 and "plotly" in response.text[:2000].lower()
@@ -192,7 +205,9 @@ def test_unclassified_store_explains_instead_of_failing(city: LoadedCity) -> Non
     with TestClient(create_app(city.settings)) as plain:
         text = plain.get("/behavioural-health").text
         overview = plain.get("/").text
+        plain_response = plain.get("/response").text
     assert "classify them first" in text
+    assert "classify the calls first" in plain_response
     assert "not yet" in overview and "Not classified yet" in overview
 
 

@@ -35,7 +35,8 @@ def report(
         context = Context(
             DuckDBEngine(con), flt, settings.disclosure_threshold,
             load_boundaries(settings.area_boundaries) if settings.area_boundaries else None,
-            load_populations(settings.populations_path) if settings.populations_path else None)
+            load_populations(settings.populations_path) if settings.populations_path else None,
+            settings.respond_policy, settings.respond_service_times)
         result = build_report(context)
     finally:
         con.close()

@@ -64,7 +64,7 @@ PAGES: tuple[Page, ...] = (
          ("forecast", "backtest")),
     Page("response", "/response", "Response",
          "How long responses take, and what an alternative response would change.",
-         ("response_times", "on_scene_times")),
+         ("scenario", "staffing", "response_times", "on_scene_times")),
 )
 PAGE_BY_SLUG = {p.slug: p for p in PAGES}
 
@@ -93,7 +93,7 @@ def context(request: Request, engine: DuckDBEngine, flt: DashboardFilter) -> Con
     return Context(engine, flt, settings.disclosure_threshold,
                    _boundaries(settings.area_boundaries) if settings.area_boundaries else None,
                    _populations(settings.populations_path) if settings.populations_path
-                   else None)
+                   else None, settings.respond_policy, settings.respond_service_times)
 
 
 def _render(request: Request, name: str, values: dict[str, Any], status: int = 200
@@ -127,7 +127,6 @@ def render_page(request: Request, engine: DuckDBEngine, page: Page) -> HTMLRespo
         "page": page, "pages": PAGES, "panels": panels, "flt": flt, "query": flt.query(),
         "headlines": headlines, "threshold": ctx.threshold, "active": page.slug,
         "suppressed": sum(p.suppressed for p in panels), "options": _options(engine),
-        "scenarios": scenarios_available() if page.slug == "response" else None,
     })
 
 
@@ -168,15 +167,6 @@ def overview_headlines(ctx: Context) -> list[Headline]:
                         "-" if median is None or usable < ctx.threshold else f"{median:.1f} min",
                         f"received to arrival, {usable:,} calls with usable times"))
     return out
-
-
-def scenarios_available() -> bool:
-    """Whether the response package (scenarios and staffing) is installed in this build."""
-    try:
-        resources.files("cswb.respond")
-    except ModuleNotFoundError:
-        return False
-    return True
 
 
 def _page_route(page: Page) -> Any:

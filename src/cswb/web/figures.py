@@ -51,12 +51,13 @@ def line(x: Sequence[Any], y: Sequence[Any], *, unit: str = "calls") -> dict[str
     return {"data": [trace], "layout": _layout(300)}
 
 
-def heatmap(z: Sequence[Sequence[Any]], x: Sequence[Any], y: Sequence[str]) -> dict[str, Any]:
+def heatmap(z: Sequence[Sequence[Any]], x: Sequence[Any], y: Sequence[str], *,
+            unit: str = "calls") -> dict[str, Any]:
     """Hour-of-week heat map: days as rows (Monday on top), hours as columns."""
     trace = {"type": "heatmap", "z": [list(r) for r in z], "x": list(x), "y": list(y),
              "colorscale": "Cividis", "reversescale": False, "hoverongaps": False,
-             "colorbar": {"title": {"text": "calls"}, "thickness": 12},
-             "hovertemplate": "%{y} %{x}:00: %{z:,} calls<extra></extra>"}
+             "colorbar": {"title": {"text": unit}, "thickness": 12},
+             "hovertemplate": f"%{{y}} %{{x}}:00: %{{z:,}} {unit}<extra></extra>"}
     return {"data": [trace], "layout": _layout(
         300, yaxis={"automargin": True, "autorange": "reversed"},
         xaxis={"automargin": True, "title": {"text": "hour of the day"}, "dtick": 3})}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from cswb.analytics import metrics, trends
 from cswb.analytics.query import AnalyticsError, Engine
@@ -33,6 +34,10 @@ class Context:
     threshold: int
     boundaries: list[Area] | None = None
     populations: dict[str, int] | None = None
+    policy_path: Path | None = None
+    """Response policy of the response panels (None: the one shipped with cswb)."""
+    service_times_path: Path | None = None
+    """Fitted travel and on-scene times for staffing (None: those shipped with cswb)."""
 
     @property
     def calls(self) -> metrics.CallFilter:

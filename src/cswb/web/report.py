@@ -28,7 +28,7 @@ from cswb.web.registry import PANELS
 
 REPORT_PANELS: tuple[str, ...] = (
     "monthly", "crime_split", "top_categories", "bh_summary", "flags", "change",
-    "response_times", "areas", "forecast", "backtest",
+    "response_times", "scenario", "areas", "forecast", "backtest",
 )
 """The report's sections, in order (ids of :data:`cswb.web.panels.PANELS`)."""
 
