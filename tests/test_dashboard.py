@@ -87,7 +87,8 @@ def test_home_page_has_at_least_three_charts_with_tables_and_csv(client: TestCli
 
 
 def test_filters_are_carried_in_every_page_link_and_download(client: TestClient) -> None:
-    query = "?from=2024-03-01&to=2024-08-31&area=Old+Town&flag=mental_health"
+    query = ("?from=2024-03-01&to=2024-08-31&area=Old+Town&flag=mental_health"
+             "&tier=civilian_crisis")
     text = client.get("/time" + query).text
     for page in PAGES:
         assert f'href="{page.path}{html.escape(query)}"' in text, page.path
@@ -96,6 +97,18 @@ def test_filters_are_carried_in_every_page_link_and_download(client: TestClient)
     assert '<option value="Old Town" selected>' in text
     assert '<option value="mental_health" selected>' in text
     assert 'value="2024-03-01"' in text and 'value="2024-08-31"' in text
+    assert '<option value="civilian_crisis" selected>' in text
+
+
+def test_tier_filter_keeps_the_calls_the_policy_gives_that_tier(client: TestClient) -> None:
+    def categories(query: str) -> dict[str, str]:
+        return {r[0]: r[1] for r in csv_rows(client, "categories", query)[1:]}
+
+    every, crisis = categories(""), categories("?tier=civilian_crisis")
+    assert set(crisis) < set(every) and "Behavioral health" in crisis
+    assert "Property crime" not in crisis and "Traffic" not in crisis
+    tiers = {r[0]: r[1] for r in csv_rows(client, "scenario", "?tier=police")[1:]}
+    assert all(n in ("0", SUPPRESSED) for t, n in tiers.items() if t != "Police")
 
 
 @pytest.mark.parametrize(("path", "panel_id"), [("/categories", "categories"),
@@ -157,7 +170,7 @@ def test_map_is_drawn_from_the_boundaries_without_tiles(client: TestClient,
 
 def test_bad_filters_get_a_clear_page_not_a_traceback(client: TestClient) -> None:
     for query, words in (("?from=2024-13-01", "'from' filter"), ("?flag=bogus", "'flag'"),
-                         ("?category=crime", "'category'"),
+                         ("?category=crime", "'category'"), ("?tier=swat", "'tier'"),
                          ("?from=2024-05-01&to=2024-01-01", "after the 'to' date")):
         response = client.get("/categories" + query)
         assert response.status_code == 400

@@ -23,13 +23,15 @@ from cswb.analytics.query import FLAGS, AnalyticsError, CallFilter, DuckDBEngine
 from cswb.api.deps import Cursor
 from cswb.api.errors import error_response
 from cswb.errors import CswbError, NotFoundError
+from cswb.respond.policy import load_policy
 from cswb.settings import Settings
-from cswb.web.filters import CATEGORIES, DashboardFilter, FilterError, label
+from cswb.web.filters import CATEGORIES, TIERS, DashboardFilter, FilterError, label
 from cswb.web.geo import Area, load_boundaries
 from cswb.web.measures import area_names
 from cswb.web.panel import Panel
 from cswb.web.panels import Context
 from cswb.web.registry import PANELS
+from cswb.web.tiers import tier_filtered
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,6 +92,8 @@ def _populations(path: Path) -> dict[str, int]:
 def context(request: Request, engine: DuckDBEngine, flt: DashboardFilter) -> Context:
     """The panels' context from the app's settings (area files are read once per path)."""
     settings: Settings = request.app.state.settings
+    if flt.tier:
+        engine = tier_filtered(engine, load_policy(settings.respond_policy), flt.tier)
     return Context(engine, flt, settings.disclosure_threshold,
                    _boundaries(settings.area_boundaries) if settings.area_boundaries else None,
                    _populations(settings.populations_path) if settings.populations_path
@@ -133,7 +137,8 @@ def render_page(request: Request, engine: DuckDBEngine, page: Page) -> HTMLRespo
 def _options(engine: DuckDBEngine) -> dict[str, list[tuple[str, str]]]:
     return {"area": [(a, a) for a in area_names(engine)],
             "category": [(c, label(c)) for c in CATEGORIES],
-            "flag": [(f, label(f)) for f in FLAGS]}
+            "flag": [(f, label(f)) for f in FLAGS],
+            "tier": [(t, label(t)) for t in TIERS]}
 
 
 @dataclass(frozen=True)

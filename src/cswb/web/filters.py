@@ -1,7 +1,7 @@
 """The dashboard's filters: read from the query string, carried in every link, checked once.
 
-Every page and every CSV download takes the same five parameters (``from``, ``to``, ``area``,
-``category``, ``flag``); a filter that cannot be applied is a :class:`FilterError` with a
+Every page and every CSV download takes the same six parameters (``from``, ``to``, ``area``,
+``category``, ``flag``, ``tier``); a filter that cannot be applied is a :class:`FilterError` with a
 message naming the parameter, shown on the page with status 400, never a traceback.
 """
 
@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from cswb.analytics.query import FLAGS, CallFilter
 from cswb.errors import CswbError
+from cswb.respond.tiers import Tier
 
 CATEGORIES: tuple[str, ...] = (
     "violent_crime", "other_crime", "property_crime", "sex_offense", "domestic_violence",
@@ -23,8 +24,11 @@ CATEGORIES: tuple[str, ...] = (
 )
 """The taxonomy's categories, in the order of ``CALL_TAXONOMY.md``."""
 
+TIERS: tuple[str, ...] = tuple(t.value for t in Tier)
+"""The response policy's tiers (``cswb.respond.tiers``)."""
+
 PARAMETERS: dict[str, str] = {"date_from": "from", "date_to": "to", "area": "area",
-                              "category": "category", "flag": "flag"}
+                              "category": "category", "flag": "flag", "tier": "tier"}
 """Field of :class:`DashboardFilter` -> its name in the query string."""
 
 
@@ -49,6 +53,8 @@ class DashboardFilter:
     area: str | None = None
     category: str | None = None
     flag: str | None = None
+    tier: str | None = None
+    """Responder tier under the response policy (applied by :mod:`cswb.web.tiers`)."""
 
     @classmethod
     def from_query(cls, params: dict[str, str]) -> DashboardFilter:
@@ -66,13 +72,16 @@ class DashboardFilter:
                               "of the taxonomy")
         if values.get("flag") and values["flag"] not in FLAGS:
             raise FilterError(f"the 'flag' filter {values['flag']!r} is not a taxonomy flag")
+        if values.get("tier") and values["tier"] not in TIERS:
+            raise FilterError(f"the 'tier' filter {values['tier']!r} is not a responder tier "
+                              f"({', '.join(TIERS)})")
         found = cls(**values)
         if found.date_from and found.date_to and found.date_from > found.date_to:
             raise FilterError("the 'from' date is after the 'to' date")
         return found
 
     def call_filter(self) -> CallFilter:
-        """The analytics filter of the same calls."""
+        """The analytics filter of the same calls (but the tier, which the engine applies)."""
         return CallFilter(date_from=self.date_from, date_to=self.date_to, area=self.area,
                           category=self.category, flag=self.flag)
 
@@ -110,6 +119,8 @@ class DashboardFilter:
             parts.append(f"category {label(self.category)}")
         if self.flag:
             parts.append(f"flagged {label(self.flag).lower()}")
+        if self.tier:
+            parts.append(f"tier {label(self.tier).lower()}")
         return "; ".join(parts) if parts else "all calls"
 
 
