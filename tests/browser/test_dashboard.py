@@ -136,6 +136,8 @@ def test_keyboard_path_and_phone_viewport(browser: Any, base_url: str, tmp_path:
     assert page.evaluate("document.activeElement.id") == "f-flag", "Tab reaches the filters"
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "f-tier"
+    page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Apply filters"
     page.keyboard.press("Enter")
     page.wait_for_url("**/?flag=*")
