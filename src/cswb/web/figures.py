@@ -30,7 +30,10 @@ def _layout(height: int, **more: Any) -> dict[str, Any]:
 
 def bars(labels: Sequence[str], values: Sequence[Any], *, unit: str = "calls",
          horizontal: bool = True) -> dict[str, Any]:
-    """Bars, largest first from the top when horizontal."""
+    """Bars, largest first from the top when horizontal; a suppressed value (None) has no bar
+    and says so in its label."""
+    labels = [f"{name} (suppressed)" if v is None else name
+              for name, v in zip(labels, values, strict=True)]
     trace: dict[str, Any] = {"type": "bar", "marker": {"color": BAR},
                              "hovertemplate": f"%{{{'y' if horizontal else 'x'}}}: "
                                               f"%{{{'x' if horizontal else 'y'}:,}} {unit}"
