@@ -87,7 +87,9 @@ def forecast_panel(ctx: Context) -> Panel:
                                               columns),
                  notes=[f"Trained on {report.observations:,} days up to "
                         f"{_day_before(first)}; history shown for the last "
-                        f"{len(recent)} days."])
+                        f"{len(recent)} days.",
+                        "The forecast is computed on the first visit for a filter (seconds) "
+                        "and kept until the filter or the stored calls change."])
 
 
 def _day_before(iso: str) -> str:
