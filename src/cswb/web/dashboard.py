@@ -90,8 +90,12 @@ def _populations(path: Path) -> dict[str, int]:
 
 
 def context(request: Request, engine: DuckDBEngine, flt: DashboardFilter) -> Context:
-    """The panels' context from the app's settings (area files are read once per path)."""
-    settings: Settings = request.app.state.settings
+    """The panels' context from the app's settings."""
+    return context_for(request.app.state.settings, engine, flt)
+
+
+def context_for(settings: Settings, engine: DuckDBEngine, flt: DashboardFilter) -> Context:
+    """The panels' context (area files are read once per path)."""
     if flt.tier:
         engine = tier_filtered(engine, load_policy(settings.respond_policy), flt.tier)
     return Context(engine, flt, settings.disclosure_threshold,

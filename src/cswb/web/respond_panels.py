@@ -1,8 +1,10 @@
 """Response panels: what the local response policy would move, and the team it would need.
 
 Both call the response package (:mod:`cswb.respond`) on the filtered calls: the scenario of the
-configured policy (``settings.respond_policy``, else the packaged default) and the staffing of
-its civilian crisis team for the shortest round response-time target that travel allows.
+configured policy (``settings.respond_policy``, else the packaged default) on the filtered
+calls, and the staffing of its civilian crisis team for the whole city (a team serves every
+area at every hour; the plan is simulated once per store content) for the shortest round
+response-time target that travel allows.
 Calls per tier pass the same suppression as every other count; unit hours of a suppressed tier
 are suppressed with it. Team numbers describe shifts, not people, and are shown as computed.
 """
@@ -10,17 +12,25 @@ are suppressed with it. Team numbers describe shifts, not people, and are shown 
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from cswb.analytics.query import AnalyticsError, DuckDBEngine
-from cswb.errors import NoClassifiedCallsError, TargetUnreachableError
+from cswb.errors import CswbError, NoClassifiedCallsError, TargetUnreachableError
 from cswb.respond.policy import Policy, load_policy
 from cswb.respond.scenario import run_scenario
-from cswb.respond.service_times import load_service_times, travel_bound_minutes
-from cswb.respond.staffing import StaffingTarget, arrivals_by_hour_of_week, plan_staffing
+from cswb.respond.service_times import ServiceTimes, load_service_times, travel_bound_minutes
+from cswb.respond.staffing import (
+    StaffingPlan,
+    StaffingTarget,
+    arrivals_by_hour_of_week,
+    plan_staffing,
+)
 from cswb.respond.tiers import DIVERTED_TIERS, Tier
+from cswb.storage.sql import ident, run
 from cswb.web import figures
 from cswb.web.filters import label
 from cswb.web.panel import SUPPRESSED, Column, Panel, chartable, published
@@ -29,6 +39,8 @@ from cswb.web.suppression import suppress_one_way
 
 TEAM_TIER = Tier.CIVILIAN_CRISIS
 TARGET_SHARE = 0.9
+_plans: dict[tuple[Any, ...], StaffingPlan | CswbError] = {}
+_plans_lock = threading.Lock()
 
 
 def _relation(ctx: Context) -> str:
@@ -76,18 +88,47 @@ def scenario(ctx: Context) -> Panel:
                  suppressed=sum(1 for s in shown if s == SUPPRESSED))
 
 
+def _stored_calls(con: duckdb.DuckDBPyConnection) -> str:
+    """The store's calls, whatever temporary view a filter put in front of them."""
+    return f"{ident(run(con, 'SELECT current_database()')[0][0])}.main.calls"
+
+
+def _plan(ctx: Context, minutes: float, times: ServiceTimes) -> StaffingPlan:
+    """The staffing plan for the whole city, computed once per store content and settings."""
+    con = _con(ctx)
+    relation = _stored_calls(con)
+    key = (tuple(run(con, f"SELECT count(*), count(category), max(local_date) FROM {relation}")
+                 [0]), ctx.policy_path, ctx.service_times_path, minutes)
+    with _plans_lock:
+        found = _plans.get(key)
+        if found is None:
+            try:
+                arrivals = arrivals_by_hour_of_week(con, policy_of(ctx.policy_path), TEAM_TIER,
+                                                    relation)
+                found = plan_staffing(arrivals, times, StaffingTarget(minutes=minutes,
+                                                                      share=TARGET_SHARE))
+            except (NoClassifiedCallsError, TargetUnreachableError) as exc:
+                found = exc
+            _plans.clear()
+            _plans[key] = found
+    if isinstance(found, CswbError):
+        raise found
+    return found
+
+
 def staffing(ctx: Context) -> Panel:
-    """Teams of the civilian crisis tier per hour of the week for a response-time target."""
+    """Teams of the civilian crisis tier per hour of the week for a response-time target.
+
+    A team serves the whole city at all hours, so the plan is for all stored calls: the page's
+    filters do not apply to it (it says so), and it is computed once per store content.
+    """
     columns = (Column("day", "Day", "text"), Column("hour", "Hour", "text"),
                Column("teams", "Teams on duty"))
     title = f"Staffing the {label(TEAM_TIER.value).lower()} team"
     times = load_service_times(ctx.service_times_path)
     minutes = max(20.0, 5 * math.ceil(travel_bound_minutes(times.travel, TARGET_SHARE) / 5))
     try:
-        arrivals = arrivals_by_hour_of_week(_con(ctx), policy_of(ctx.policy_path), TEAM_TIER,
-                                            _relation(ctx))
-        plan = plan_staffing(arrivals, times, StaffingTarget(minutes=minutes,
-                                                             share=TARGET_SHARE))
+        plan = _plan(ctx, minutes, times)
     except (NoClassifiedCallsError, TargetUnreachableError) as exc:
         return Panel("staffing", title, str(exc), columns, [], notes=[f"{exc}."])
     teams = [int(t) for t in plan.sim_teams]
@@ -100,8 +141,10 @@ def staffing(ctx: Context) -> Panel:
                f"Erlang C alone says {plan.team_hours(plan.erlang_teams):,}.")
     return Panel("staffing", title, summary, columns, rows,
                  figure=figures.heatmap(grid, list(range(24)), DAYS, unit="teams"),
-                 notes=[f"{arrivals.per_week:.1f} calls a week for the team, by hour of the "
-                        f"week, from {arrivals.first_date} to {arrivals.last_date}. Simulated "
+                 notes=["For the whole city: the page's filters do not apply to staffing.",
+                        f"{plan.arrivals.per_week:.1f} calls a week for the team, by hour of "
+                        f"the week, from {plan.arrivals.first_date} to "
+                        f"{plan.arrivals.last_date}. Simulated "
                         f"share reached in time: {100 * plan.plan_simulated.share:.1f}%. "
                         f"{minutes:g} minutes is the shortest round target travel allows "
                         "(travel and on-scene times: "
