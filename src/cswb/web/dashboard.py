@@ -19,12 +19,13 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from cswb.analytics import metrics
 from cswb.analytics.populations import load_populations
-from cswb.analytics.query import FLAGS, AnalyticsError, CallFilter, DuckDBEngine
+from cswb.analytics.query import FLAGS, AnalyticsError, DuckDBEngine
 from cswb.api.deps import Cursor
 from cswb.api.errors import error_response
 from cswb.errors import CswbError, NotFoundError
 from cswb.respond.policy import load_policy
 from cswb.settings import Settings
+from cswb.web.cache import kept, store_key
 from cswb.web.filters import CATEGORIES, TIERS, DashboardFilter, FilterError, label
 from cswb.web.geo import Area, load_boundaries
 from cswb.web.measures import area_names
@@ -123,8 +124,11 @@ def render_page(request: Request, engine: DuckDBEngine, page: Page) -> HTMLRespo
         flt = DashboardFilter.from_query(dict(request.query_params))
     except CswbError as exc:
         return _error_page(request, exc, None)
-    if not metrics.total_calls(engine, CallFilter()):
+    stored = store_key(engine.con)
+    if not stored[0]:
         return _render(request, "empty.html", {})
+    # before the context: a tier filter puts a view in front of the stored calls
+    options = kept(("options", stored), lambda: _options(engine))
     ctx = context(request, engine, flt)
     try:
         panels = [PANELS[p](ctx) for p in page.panels]
@@ -134,7 +138,8 @@ def render_page(request: Request, engine: DuckDBEngine, page: Page) -> HTMLRespo
     return _render(request, "dashboard.html", {
         "page": page, "pages": PAGES, "panels": panels, "flt": flt, "query": flt.query(),
         "headlines": headlines, "threshold": ctx.threshold, "active": page.slug,
-        "suppressed": sum(p.suppressed for p in panels), "options": _options(engine),
+        "suppressed": sum(p.suppressed for p in panels),
+        "options": options,
     })
 
 

@@ -9,22 +9,19 @@ suppressed, and a forecast of a handful of calls describes a handful of people.
 
 from __future__ import annotations
 
-import threading
 from datetime import date, timedelta
-from typing import Any
 
 from cswb.analytics import metrics
 from cswb.analytics.forecast import TOTAL, ForecastResult, ForecastSpec, forecast
 from cswb.analytics.query import AnalyticsError
 from cswb.web import figures
+from cswb.web.cache import kept
 from cswb.web.panel import Column, Panel, chartable, published
 from cswb.web.panels import Context
 from cswb.web.suppression import suppress_one_way
 
 HORIZON_DAYS = 84
 HISTORY_DAYS = 182
-_cache: dict[tuple[Any, ...], ForecastResult | AnalyticsError] = {}
-_lock = threading.Lock()
 
 
 def _daily_history(ctx: Context) -> list[tuple[str, int]]:
@@ -34,21 +31,11 @@ def _daily_history(ctx: Context) -> list[tuple[str, int]]:
 
 
 def _result(ctx: Context, history: list[tuple[str, int]]) -> ForecastResult:
-    key = (ctx.filter, len(history), history[-1] if history else None,
+    """The forecast of the filtered calls, kept per filter and history."""
+    key = ("forecast", ctx.filter, len(history), history[-1] if history else None,
            sum(n for _, n in history))
-    with _lock:
-        found = _cache.get(key)
-        if found is None:
-            try:
-                found = forecast(ctx.engine, ForecastSpec(freq="day", horizon=HORIZON_DAYS),
-                                 ctx.calls)
-            except AnalyticsError as exc:
-                found = exc
-            _cache.clear()  # one result kept: the page is asked for one filter at a time
-            _cache[key] = found
-    if isinstance(found, AnalyticsError):
-        raise found
-    return found
+    spec = ForecastSpec(freq="day", horizon=HORIZON_DAYS)
+    return kept(key, lambda: forecast(ctx.engine, spec, ctx.calls))
 
 
 COLUMNS = (Column("date", "Date", "text"), Column("mean", "Forecast", "rate"),

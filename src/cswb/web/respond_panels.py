@@ -12,14 +12,12 @@ are suppressed with it. Team numbers describe shifts, not people, and are shown 
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
 from cswb.analytics.query import AnalyticsError, DuckDBEngine
-from cswb.errors import CswbError, NoClassifiedCallsError, TargetUnreachableError
+from cswb.errors import NoClassifiedCallsError, TargetUnreachableError
 from cswb.respond.policy import Policy, load_policy
 from cswb.respond.scenario import run_scenario
 from cswb.respond.service_times import ServiceTimes, load_service_times, travel_bound_minutes
@@ -32,6 +30,7 @@ from cswb.respond.staffing import (
 from cswb.respond.tiers import DIVERTED_TIERS, Tier
 from cswb.storage.sql import ident, run
 from cswb.web import figures
+from cswb.web.cache import kept, store_key
 from cswb.web.filters import label
 from cswb.web.panel import SUPPRESSED, Column, Panel, chartable, published
 from cswb.web.panels import DAYS, Context
@@ -39,8 +38,6 @@ from cswb.web.suppression import suppress_one_way
 
 TEAM_TIER = Tier.CIVILIAN_CRISIS
 TARGET_SHARE = 0.9
-_plans: dict[tuple[Any, ...], StaffingPlan | CswbError] = {}
-_plans_lock = threading.Lock()
 
 
 def _relation(ctx: Context) -> str:
@@ -66,7 +63,9 @@ def scenario(ctx: Context) -> Panel:
     title = "Who would respond: the response policy's tiers"
     policy = policy_of(ctx.policy_path)
     try:
-        result = run_scenario(_con(ctx), policy, _relation(ctx))
+        con = _con(ctx)
+        result = kept(("scenario", store_key(con), ctx.filter, ctx.policy_path),
+                      lambda: run_scenario(con, policy, _relation(ctx)))
     except NoClassifiedCallsError as exc:
         return Panel("scenario", title, str(exc), columns, [], notes=[f"{exc}."])
     counts = [t.calls for t in result.tiers]
@@ -96,24 +95,15 @@ def _stored_calls(con: duckdb.DuckDBPyConnection) -> str:
 def _plan(ctx: Context, minutes: float, times: ServiceTimes) -> StaffingPlan:
     """The staffing plan for the whole city, computed once per store content and settings."""
     con = _con(ctx)
-    relation = _stored_calls(con)
-    key = (tuple(run(con, f"SELECT count(*), count(category), max(local_date) FROM {relation}")
-                 [0]), ctx.policy_path, ctx.service_times_path, minutes)
-    with _plans_lock:
-        found = _plans.get(key)
-        if found is None:
-            try:
-                arrivals = arrivals_by_hour_of_week(con, policy_of(ctx.policy_path), TEAM_TIER,
-                                                    relation)
-                found = plan_staffing(arrivals, times, StaffingTarget(minutes=minutes,
-                                                                      share=TARGET_SHARE))
-            except (NoClassifiedCallsError, TargetUnreachableError) as exc:
-                found = exc
-            _plans.clear()
-            _plans[key] = found
-    if isinstance(found, CswbError):
-        raise found
-    return found
+
+    def compute() -> StaffingPlan:
+        arrivals = arrivals_by_hour_of_week(con, policy_of(ctx.policy_path), TEAM_TIER,
+                                            _stored_calls(con))
+        return plan_staffing(arrivals, times, StaffingTarget(minutes=minutes,
+                                                             share=TARGET_SHARE))
+
+    return kept(("staffing", store_key(con), ctx.policy_path, ctx.service_times_path, minutes),
+                compute)
 
 
 def staffing(ctx: Context) -> Panel:
