@@ -116,6 +116,10 @@ def test_filter_changes_the_charts_and_csv_downloads(browser: Any, base_url: str
     page.goto(base_url + "/time")
     page.locator(DRAWN).nth(2 - 1).wait_for()
     page.screenshot(path=str(tmp_path / "time.png"), full_page=True)
+    for name in ("forecasts", "response"):
+        page.goto(f"{base_url}/{name}")
+        page.locator(DRAWN).first.wait_for()
+        page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
     print(f"\nscreenshots in {tmp_path}")
     assert errors == [], errors
     page.close()

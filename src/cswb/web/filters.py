@@ -39,9 +39,14 @@ class FilterError(CswbError):
     exit_code = 2
 
 
+SPECIAL_LABELS: dict[str, str] = {"ems_fire": "EMS or fire", "co_response": "Co-response",
+                                  "non_crime": "Non-crime"}
+"""Codes whose words are not simply the code's parts."""
+
+
 def label(code: str) -> str:
-    """``behavioral_health`` as ``Behavioral health``."""
-    return code.replace("_", " ").capitalize()
+    """``behavioral_health`` as ``Behavioral health`` (and a few spelled out, ``EMS or fire``)."""
+    return SPECIAL_LABELS.get(code) or code.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
