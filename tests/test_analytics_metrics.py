@@ -18,6 +18,7 @@ from cswb.analytics.metrics import (
     repeat_locations,
     volumes,
 )
+from cswb.analytics.populations import load_populations
 from cswb.analytics.query import AnalyticsError, CallFilter, DuckDBEngine, SparkDialect
 from cswb.analytics.trends import Window, compare_windows, dispersion, recent_change
 from cswb.settings import Settings
@@ -188,3 +189,18 @@ def test_metrics_on_a_real_file(shared_data: Path, store: AnalyticStore,
 def _median(values: list[float]) -> float:
     n = len(values)
     return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def test_populations_file_is_checked(tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text("area,population\nNorth,2000\n", encoding="utf-8")
+    assert load_populations(good) == {"North": 2000}
+    for name, text, problem in [("cols.csv", "hood,people\nA,1\n", "needs columns"),
+                                ("num.csv", "name,population\nA,many\n", "line 2"),
+                                ("neg.csv", "name,population\nA,0\n", "positive")]:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(AnalyticsError, match=problem):
+            load_populations(path)
+    with pytest.raises(AnalyticsError, match="cannot be read"):
+        load_populations(tmp_path / "absent.csv")

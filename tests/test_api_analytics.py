@@ -126,3 +126,10 @@ def test_forecast_endpoint(client: TestClient) -> None:
     by_cat = client.get("/api/v1/forecast", params={"horizon": "7d", "by": "category"}).json()
     assert {r["series"] for r in by_cat["reports"]} == {"total", "complaint", "violent_crime",
                                                         "behavioral_health", "medical"}
+
+
+def test_rates_need_populations(settings: Settings, store: AnalyticStore) -> None:
+    store_with_calls(store, city_calls())
+    with client_for(settings) as plain:
+        r = plain.get("/api/v1/metrics/rates")
+        assert r.status_code == 400 and "populations_path" in r.json()["error"]["message"]

@@ -15,7 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from cswb.analytics.disclosure import ProtectedTable, publish, two_way
+from cswb.analytics.disclosure import (
+    ProtectedTable,
+    _exact_width,
+    feasible_bounds,
+    layout,
+    publish,
+    two_way,
+)
 from cswb.analytics.query import AnalyticsError
 from cswb.analytics.tables import MetricTable
 
@@ -151,5 +158,28 @@ def test_publish_two_way_and_flags() -> None:
     flags = MetricTable("calls_by_flag", ("flag", "calls", "share"),
                         [("weapon", 4, 0.04), ("youth", 20, 0.2)], public=True)
     assert publish(flags, THRESHOLD).rows == [("weapon", None, None), ("youth", 20, 0.2)]
+    few = MetricTable("calls_by_flag", ("flag", "calls", "share"), [("weapon", 4, 0.5)],
+                      public=True, notes={"total_calls": 8})
+    assert "total_calls" not in publish(few, THRESHOLD).notes
     with pytest.raises(AnalyticsError, match="not meant"):
         publish(MetricTable("r", ("location", "calls"), [("X", 3)]), THRESHOLD)
+
+
+@settings(max_examples=200, deadline=None)
+@given(tables, st.data())
+def test_flow_widths_agree_with_linear_programming(rows: list[list[int]],
+                                                   data: st.DataObject) -> None:
+    """The network-flow shortcut gives the programme's width wherever it is below the limit."""
+    m = np.array(rows, dtype=np.int64)
+    values, lines = layout(m)
+    hidden = np.array(data.draw(st.lists(st.booleans(), min_size=len(values),
+                                         max_size=len(values))))
+    exact = _exact_width(*m.shape)
+    for k in np.flatnonzero(hidden):
+        lo, hi = feasible_bounds(values, lines, hidden, int(k))
+        flow = exact(values, hidden, int(k), 12)
+        assert flow is not None
+        if hi - lo < 12:
+            assert flow == pytest.approx(hi - lo, abs=1e-6)
+        else:
+            assert flow >= 12

@@ -24,6 +24,8 @@ line is left to hide, because hiding a zero widens nothing on its own.
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,22 +47,33 @@ def primary_cells(values: np.ndarray, threshold: int) -> np.ndarray:
     return (values > 0) & (values < threshold)
 
 
-def protect(values: np.ndarray, lines: list[Line], threshold: int) -> np.ndarray:
-    """Which cells to hide so that every hidden cell stays ``threshold`` wide (see above)."""
+WidthHint = Callable[[np.ndarray, np.ndarray, int, int], float | None]
+"""The feasible width of a hidden cell (values, hidden, cell, threshold), exact below the
+threshold and at least the threshold otherwise; None when unknown."""
+
+
+def protect(values: np.ndarray, lines: list[Line], threshold: int,
+            exact: WidthHint | None = None) -> np.ndarray:
+    """Which cells to hide so that every hidden cell stays ``threshold`` wide (see above).
+
+    ``exact`` may give a cell's width without a linear programme (see :func:`_exact_width`);
+    where it gives None, the programme is solved."""
     if threshold < 1:
         raise AnalyticsError("the suppression threshold must be at least 1")
     values = np.asarray(values, dtype=np.int64)
     hidden = primary_cells(values, threshold)
     _complete_lines(values, lines, hidden, threshold)
-    verified: set[int] = set()
+    wide_enough: set[int] = set()  # hiding more only widens, so a cell that passed stays so
     while True:
-        narrow = next((k for k in np.flatnonzero(hidden) if k not in verified
-                       and _width(values, lines, hidden, int(k)) < threshold), None)
-        verified.update(int(k) for k in np.flatnonzero(hidden))
+        narrow = None
+        for k in (int(i) for i in np.flatnonzero(hidden) if int(i) not in wide_enough):
+            if _width(values, lines, hidden, k, exact=exact, threshold=threshold) < threshold:
+                narrow = k
+                break
+            wide_enough.add(k)
         if narrow is None:
             return hidden
-        verified.discard(int(narrow))
-        extra = _complement_for(values, lines, hidden, int(narrow))
+        extra = _complement_for(values, lines, hidden, narrow)
         if extra is None:
             return hidden
         hidden[extra] = True
@@ -107,7 +120,11 @@ def _complement_for(values: np.ndarray, lines: list[Line], hidden: np.ndarray,
     return _cheapest(values, near) if near else _cheapest(values, anywhere)
 
 
-def _width(values: np.ndarray, lines: list[Line], hidden: np.ndarray, cell: int) -> float:
+def _width(values: np.ndarray, lines: list[Line], hidden: np.ndarray, cell: int, *,
+           exact: WidthHint | None, threshold: int) -> float:
+    known = exact(values, hidden, cell, threshold) if exact else None
+    if known is not None:
+        return known
     low, high = feasible_bounds(values, lines, hidden, cell)
     return high - low
 
@@ -164,7 +181,7 @@ def two_way(matrix: np.ndarray, row_labels: tuple[Any, ...], col_labels: tuple[A
     counts = np.asarray(matrix, dtype=np.int64)
     n_rows, n_cols = counts.shape
     values, lines = layout(counts)
-    hidden = protect(values, lines, threshold)
+    hidden = protect(values, lines, threshold, _exact_width(n_rows, n_cols))
     shown: list[int | None] = [None if h else int(v) for v, h in zip(values, hidden, strict=True)]
     cells = [shown[r * n_cols:(r + 1) * n_cols] for r in range(n_rows)]
     base = n_rows * n_cols
@@ -197,6 +214,123 @@ def layout(counts: np.ndarray) -> tuple[np.ndarray, list[Line]]:
               for c in range(n_cols)]
     lines += [(grand, tuple(row_total)), (grand, tuple(col_total))]
     return values, lines
+
+
+def _exact_width(n_rows: int, n_cols: int) -> WidthHint:
+    """The exact feasible width of any hidden entry by network flow instead of two linear
+    programmes.
+
+    One column: calls can only move between the cell and the other hidden cells (or, when the
+    total is hidden, in and out with it), so the width is the cell plus all of them (or
+    unbounded; a lone hidden part is pinned by a published total); a hidden total is unbounded
+    when a part is hidden with it, else pinned.
+    Two-way: the table with its margins is a circulation (source → row: row total,
+    row → column: cell, column → sink: column total, sink → source: grand total), and any change
+    that keeps the published entries is a circulation on the arcs of the hidden ones (forward: an
+    increase, unbounded; backward: a decrease, at most the entry's count). An entry can grow by
+    the maximum flow from its arc's head back to its tail, and shrink by the maximum flow from
+    tail to head (at most its count). The flows stop at the threshold: only whether the width
+    reaches it matters.
+    """
+    base = n_rows * n_cols
+    arcs = _arcs(n_rows, n_cols)
+    cache: dict[bytes, _Residual] = {}
+
+    def width(values: np.ndarray, hidden: np.ndarray, k: int, limit: int) -> float | None:
+        if n_cols == 1:
+            hidden_parts = hidden[:base]
+            if k == base:  # the total: free exactly when some part is hidden with it
+                return math.inf if hidden_parts.any() else 0.0
+            if hidden[base]:
+                return math.inf
+            alone = hidden_parts.sum() == 1  # the published total pins a lone hidden part
+            return 0.0 if alone else float(values[:base][hidden_parts].sum())
+        key = hidden.tobytes()
+        if key not in cache:
+            cache.clear()
+            cache[key] = _Residual(values, hidden, arcs)
+        return cache[key].width(k, limit)
+
+    return width
+
+
+def _arcs(n_rows: int, n_cols: int) -> list[tuple[int, int]]:
+    """(tail, head) of each entry of :func:`layout`'s vector (nodes: source 0, rows, columns,
+    sink)."""
+    source, sink = 0, 1 + n_rows + n_cols
+    arcs = [(1 + r, 1 + n_rows + c) for r in range(n_rows) for c in range(n_cols)]
+    arcs += [(source, 1 + r) for r in range(n_rows)]
+    arcs += [(1 + n_rows + c, sink) for c in range(n_cols)]
+    arcs.append((sink, source))
+    return arcs
+
+
+class _Residual:
+    """Residual capacities of the hidden entries' arcs, built once per set of hidden entries."""
+
+    def __init__(self, values: np.ndarray, hidden: np.ndarray,
+                 arcs: list[tuple[int, int]]) -> None:
+        self.values, self.arcs = values, arcs
+        self.unbounded = 1 << 62  # an increase has no bound of its own; flows stop at the limit
+        self.cap: dict[int, dict[int, int]] = {}
+        for i in np.flatnonzero(hidden):
+            self._add(int(i), 1)
+
+    def _add(self, entry: int, sign: int) -> None:
+        tail, head = self.arcs[entry]
+        forward = self.cap.setdefault(tail, {})
+        backward = self.cap.setdefault(head, {})
+        forward[head] = forward.get(head, 0) + sign * self.unbounded
+        backward[tail] = backward.get(tail, 0) + sign * int(self.values[entry])
+
+    def width(self, k: int, limit: int) -> float:
+        """The entry's feasible width when below ``limit``; else a number at least ``limit``."""
+        self._add(k, -1)
+        try:
+            tail, head = self.arcs[k]
+            grow = _max_flow(self.cap, head, tail, limit)
+            if grow >= limit:
+                return float(grow)
+            shrink = _max_flow(self.cap, tail, head, limit - grow)
+            return float(grow + min(int(self.values[k]), shrink))
+        finally:
+            self._add(k, 1)
+
+
+def _max_flow(capacity: dict[int, dict[int, int]], source: int, sink: int, limit: int) -> int:
+    """Maximum flow from ``source`` to ``sink``, stopping once it reaches ``limit``
+    (Edmonds-Karp on a copy of the capacities: shortest augmenting paths first)."""
+    cap = {node: dict(out) for node, out in capacity.items()}
+    flow = 0
+    while flow < limit:
+        parent = _shortest_path(cap, source, sink)
+        if parent is None:
+            break
+        path, node = [], sink
+        while node != source:
+            path.append((parent[node], node))
+            node = parent[node]
+        push = min(limit - flow, *(cap[a][b] for a, b in path))
+        for a, b in path:
+            cap[a][b] -= push
+            cap.setdefault(b, {})[a] = cap[b].get(a, 0) + push
+        flow += push
+    return flow
+
+
+def _shortest_path(cap: dict[int, dict[int, int]], source: int, sink: int
+                   ) -> dict[int, int] | None:
+    parent = {source: source}
+    queue = deque([source])
+    while queue:
+        node = queue.popleft()
+        for nxt, c in cap.get(node, {}).items():
+            if c > 0 and nxt not in parent:
+                parent[nxt] = node
+                if nxt == sink:
+                    return parent
+                queue.append(nxt)
+    return None
 
 
 def publish(table: MetricTable, threshold: int) -> MetricTable:
@@ -254,6 +388,8 @@ def _publish_independent(table: MetricTable, threshold: int) -> MetricTable:
     rows = [_blank(table, row) if s else row for row, s in zip(table.rows, small, strict=True)]
     notes = {**table.notes, "threshold": threshold, "hidden_primary": int(small.sum()),
              "hidden_complementary": 0}
+    if 0 < notes.get("total_calls", 0) < threshold:
+        notes.pop("total_calls")
     return MetricTable(table.name, table.columns, rows, public=True, notes=notes)
 
 

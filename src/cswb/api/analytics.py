@@ -136,6 +136,8 @@ def behavioural_health(*, request: Request, cur: Cursor, flt: Filter) -> MetricT
         ("not_bh", bh.classified - bh.bh_calls)], public=True,
         notes={"unclassified_calls": bh.calls - bh.classified})
     out = _public(request, table, 100, 0)
+    if 0 < bh.calls - bh.classified < _settings(request).disclosure_threshold:
+        out.notes.pop("unclassified_calls")
     parts = {r[0]: r[1] for r in out.rows}
     shown = None not in (parts["bh_by_category"], parts["bh_by_flag_only"])
     notes = {**out.notes, "bh_share": bh.share if shown and bh.classified else None}

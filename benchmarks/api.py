@@ -1,0 +1,296 @@
+"""API benchmark: metric endpoints under 16 concurrent clients against DuckDB's bare SQL.
+
+    python benchmarks/api.py [--calls 10000000] [--clients 16] [--seconds 30] [--cold-seconds 10]
+
+Builds (once, reused after) a store of ``--calls`` synthetic calls: the synthetic city's CAD
+export ingested through the real pipeline, then written again with the category and flags of its
+truth table (as the classifier will fill them). Starts ``cswb serve`` on 127.0.0.1 in a
+subprocess and runs ``--clients`` threads without think time, each request one of the main
+metric endpoints with random filters (period, area, category): first for ``--cold-seconds``
+right after the server starts (cold), then for ``--seconds`` (warm). Request loops are bounded in
+time and count and stop by themselves. Then, in this process, the SQL the same metrics emit for
+a sample of the same random requests runs directly on DuckDB, one request at a time (bare).
+
+Prints requests/s and p50/p95/p99 of cold and warm, the bare SQL's p50/p95, and the ratios.
+Targets (issue 4): warm p95 under 200 ms, cold p95 under 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TARGET_WARM_P95 = 0.200
+TARGET_COLD_P95 = 1.0
+MAX_REQUESTS_PER_CLIENT = 100_000
+
+ENDPOINTS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("/api/v1/metrics/volumes", {"by": "category"}),
+    ("/api/v1/metrics/volumes", {"by": "area"}),
+    ("/api/v1/metrics/volumes", {"by": "period", "grain": "month"}),
+    ("/api/v1/metrics/hour-of-week", {}),
+    ("/api/v1/metrics/crime-split", {}),
+)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--years", type=int, default=4)
+    parser.add_argument("--workdir", type=Path, default=HERE / "out" / "api")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--cold-seconds", type=float, default=10.0)
+    parser.add_argument("--bare-requests", type=int, default=200)
+    parser.add_argument("--port", type=int, default=8765)
+    return parser.parse_args()
+
+
+# -- the store -----------------------------------------------------------------------------
+
+
+def ensure_store(args: argparse.Namespace) -> Path:
+    """A store of classified synthetic calls (built once per --calls and --years)."""
+    from cswb.ingest.mapping import builtin_mapping
+    from cswb.ingest.pipeline import ingest_file
+    from cswb.settings import load_settings
+    from cswb.storage import open_analytic_store
+    from cswb.synth import build_city, write_export
+
+    tag = f"{args.calls}_y{args.years}"
+    classified = args.workdir / f"classified_{tag}"
+    if (classified / "_manifest.json").is_file():
+        return classified
+    csv, truth = args.workdir / f"calls_{tag}.csv", args.workdir / f"truth_{tag}.parquet"
+    if not (csv.is_file() and truth.is_file()):
+        print(f"writing {args.calls:,} synthetic calls ...", file=sys.stderr)
+        write_export(build_city(7), csv, args.calls, years=args.years, truth_path=truth)
+    raw = args.workdir / f"store_{tag}"
+    settings = load_settings(data_dir=args.workdir / "var", store_url=f"duckdb:///{raw}")
+    store = open_analytic_store(settings.resolved_store_url, settings)
+    if not store.read_manifest().tables:
+        print("ingesting ...", file=sys.stderr)
+        ingest_file(csv, builtin_mapping("synthetic_cad"), store, settings)
+    print("writing the classified store ...", file=sys.stderr)
+    write_classified(store, truth, classified, settings)
+    return classified
+
+
+def write_classified(store: Any, truth: Path, target: Path, settings: Any) -> None:
+    from cswb.storage import AnalyticStore
+    from cswb.storage.sql import lit, run
+
+    out = AnalyticStore(target, settings)
+    con = store.engine()
+    calls = store.table_sql("calls", store.read_manifest())
+    select = (f"SELECT c.* REPLACE (t.category AS category, t.flags AS flags) FROM ({calls}) "
+              f"AS c LEFT JOIN read_parquet({lit(str(truth))}) AS t USING (call_id)")
+    columns = [r[0] for r in run(con, f"DESCRIBE {select}")]
+    with out.transaction() as tx:
+        path = tx.staged_path("calls")
+        run(con, f"COPY ({select} ORDER BY local_date) TO {lit(str(path))} "
+                 "(FORMAT parquet, COMPRESSION zstd)")
+        tx.add("calls", path, columns=columns)
+    con.close()
+
+
+# -- random requests -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Universe:
+    first: date
+    last: date
+    areas: list[str]
+    categories: list[str]
+
+
+def universe(store_dir: Path) -> Universe:
+    from cswb.settings import load_settings
+    from cswb.storage import AnalyticStore
+    from cswb.storage.sql import run
+
+    con = AnalyticStore(store_dir, load_settings()).connect()
+    first, last = run(con, "SELECT min(local_date), max(local_date) FROM calls")[0]
+    areas = [r[0] for r in run(con, "SELECT DISTINCT neighbourhood FROM calls "
+                                    "WHERE neighbourhood IS NOT NULL ORDER BY 1")]
+    cats = [r[0] for r in run(con, "SELECT DISTINCT category FROM calls "
+                                   "WHERE category IS NOT NULL ORDER BY 1")]
+    con.close()
+    return Universe(first, last, areas, cats)
+
+
+def random_request(rng: random.Random, u: Universe) -> tuple[str, dict[str, str]]:
+    path, params = rng.choice(ENDPOINTS)
+    query = dict(params)
+    if rng.random() < 0.75:
+        length = rng.choice([7, 30, 90, 365])
+        start = u.first + timedelta(days=rng.randrange(max(1, (u.last - u.first).days - length)))
+        query["from"], query["to"] = start.isoformat(), (start + timedelta(days=length)).isoformat()
+    if rng.random() < 0.5:
+        query["area"] = rng.choice(u.areas)
+    if rng.random() < 0.5 and u.categories:
+        query["category"] = rng.choice(u.categories)
+    return path, query
+
+
+# -- the load ------------------------------------------------------------------------------
+
+
+def start_server(store_dir: Path, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CSWB_STORE_URL": f"duckdb:///{store_dir.resolve()}",
+           "CSWB_DATA_DIR": str(args.workdir / "var"), "CSWB_LOG_LEVEL": "ERROR"}
+    server = subprocess.Popen([sys.executable, "-m", "cswb.cli.main", "serve", "--host",
+                               "127.0.0.1", "--port", str(args.port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{args.port}/api/v1/health").status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("the server did not start within 60 s")
+
+
+def load(args: argparse.Namespace, u: Universe, seconds: float, seed: int
+         ) -> tuple[list[float], int, float]:
+    """Latencies of successful requests, count of failures, wall seconds."""
+    import httpx
+
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        rng = random.Random(seed * 1000 + index)
+        with httpx.Client(base_url=f"http://127.0.0.1:{args.port}", timeout=60) as http:
+            for _ in range(MAX_REQUESTS_PER_CLIENT):
+                if time.monotonic() >= stop_at:
+                    return
+                path, query = random_request(rng, u)
+                started = time.perf_counter()
+                ok = http.get(path, params=query).status_code == 200
+                took = time.perf_counter() - started
+                with lock:
+                    if ok:
+                        latencies.append(took)
+                    else:
+                        failures[0] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, failures[0], time.perf_counter() - began
+
+
+# -- bare DuckDB ---------------------------------------------------------------------------
+
+
+class RecordingEngine:
+    """Runs nothing: records the SQL a metric emits (answering with an empty result)."""
+
+    def __init__(self, real: Any) -> None:
+        self.dialect = real.dialect
+        self.real = real
+        self.sql: list[str] = []
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        self.sql.append(sql)
+        return self.real.rows(sql)
+
+
+def bare(store_dir: Path, u: Universe, requests: int) -> list[float]:
+    """Seconds per request of the same metrics' SQL run directly on DuckDB, one at a time."""
+    from cswb.analytics import metrics
+    from cswb.analytics.query import CallFilter, DuckDBEngine
+    from cswb.settings import load_settings
+    from cswb.storage import AnalyticStore
+
+    con = AnalyticStore(store_dir, load_settings()).connect()
+    engine = DuckDBEngine(con)
+    rng = random.Random(99)
+    timings = []
+    for _ in range(requests):
+        path, q = random_request(rng, u)
+        flt = CallFilter(date_from=date.fromisoformat(q["from"]) if "from" in q else None,
+                         date_to=date.fromisoformat(q["to"]) if "to" in q else None,
+                         area=q.get("area"), category=q.get("category"))
+        recorder = RecordingEngine(engine)
+        if path.endswith("volumes"):
+            metrics.volumes(recorder, flt, q["by"], q.get("grain", "month"))
+        elif path.endswith("hour-of-week"):
+            metrics.hour_of_week(recorder, flt)
+        else:
+            metrics.crime_split(recorder, flt)
+        started = time.perf_counter()
+        for sql in recorder.sql:
+            con.execute(sql).fetchall()
+        timings.append(time.perf_counter() - started)
+    con.close()
+    return timings
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
+
+
+def report(label: str, latencies: list[float], failures: int, wall: float) -> None:
+    print(f"{label:<6} {len(latencies):>6} requests in {wall:5.1f} s = "
+          f"{len(latencies) / wall:7.1f} req/s   p50 {pct(latencies, 50) * 1000:7.1f} ms   "
+          f"p95 {pct(latencies, 95) * 1000:7.1f} ms   p99 {pct(latencies, 99) * 1000:7.1f} ms"
+          f"   failed {failures}")
+
+
+def main() -> int:
+    args = parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    store_dir = ensure_store(args)
+    u = universe(store_dir)
+    print(f"store: {args.calls:,} calls, {u.first} to {u.last}, {len(u.areas)} areas, "
+          f"{len(u.categories)} categories; {args.clients} clients, {os.cpu_count()} cores")
+    server = start_server(store_dir, args)
+    try:
+        cold = load(args, u, args.cold_seconds, seed=1)
+        warm = load(args, u, args.seconds, seed=2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    bare_times = bare(store_dir, u, args.bare_requests)
+    report("cold", *cold)
+    report("warm", *warm)
+    print(f"bare   {len(bare_times):>6} requests, one at a time, DuckDB only: "
+          f"p50 {pct(bare_times, 50) * 1000:7.1f} ms   p95 {pct(bare_times, 95) * 1000:7.1f} ms"
+          f"   ({1 / (sum(bare_times) / len(bare_times)):.1f} req/s on one connection)")
+    warm_p95, cold_p95 = pct(warm[0], 95), pct(cold[0], 95)
+    print(f"ratio  warm p50 / bare p50 {pct(warm[0], 50) / pct(bare_times, 50):.1f}x   "
+          f"warm p95 / bare p95 {warm_p95 / pct(bare_times, 95):.1f}x "
+          f"(the API's latency includes queueing behind {args.clients} clients on "
+          f"{os.cpu_count()} cores)")
+    print(f"target warm p95 < {TARGET_WARM_P95 * 1000:.0f} ms: "
+          f"{'MET' if warm_p95 < TARGET_WARM_P95 else 'NOT MET'} ({warm_p95 * 1000:.0f} ms); "
+          f"cold p95 < {TARGET_COLD_P95 * 1000:.0f} ms: "
+          f"{'MET' if cold_p95 < TARGET_COLD_P95 else 'NOT MET'} ({cold_p95 * 1000:.0f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
