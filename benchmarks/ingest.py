@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true", help="write the export even if present")
     parser.add_argument("--memory-limit", help="DuckDB memory limit of the ingest "
                         "(default: the settings' duckdb_memory_limit)")
+    parser.add_argument("--classify", action="store_true",
+                        help="classify at ingest (benchmarks/classify.py sets it)")
     parser.add_argument("--child", choices=["ingest", "bare", "declared"], help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -98,7 +100,8 @@ class PhaseTimer:
         return {name: round(marks[i + 1][1] - at, 2) for i, (name, at) in enumerate(marks[:-1])}
 
 
-def child_ingest(path: Path, workdir: Path, memory_limit: str | None) -> dict[str, object]:
+def child_ingest(path: Path, workdir: Path, memory_limit: str | None,
+                 classify: bool = False) -> dict[str, object]:
     from cswb.ingest.mapping import builtin_mapping
     from cswb.ingest.pipeline import ingest_file
     from cswb.settings import load_settings
@@ -108,7 +111,7 @@ def child_ingest(path: Path, workdir: Path, memory_limit: str | None) -> dict[st
     shutil.rmtree(store_dir, ignore_errors=True)
     overrides = {"duckdb_memory_limit": memory_limit} if memory_limit else {}
     settings = load_settings(data_dir=workdir / "var", store_url=f"duckdb:///{store_dir}",
-                             **overrides)
+                             classify_at_ingest=classify, **overrides)
     store = open_analytic_store(settings.resolved_store_url, settings)
     timer = PhaseTimer()
     started = time.perf_counter()
@@ -151,6 +154,8 @@ def run_child(kind: str, path: Path, args: argparse.Namespace) -> dict[str, obje
                str(path), "--workdir", str(args.workdir)]
     if args.memory_limit:
         command += ["--memory-limit", args.memory_limit]
+    if args.classify:
+        command += ["--classify"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{kind} run failed:\n{done.stderr}")
@@ -183,6 +188,8 @@ def report(path: Path, written: float | None, ours: dict, bare: dict,
         print(f"ingest: stored {summary['stored']:,}, quarantined {summary['quarantined']:,}, "
               f"duplicates {summary['duplicate']:,}, flagged {summary['flagged']:,}, "
               f"reconciles: {summary['reconciles']}")
+        if summary.get("classes_added"):
+            print(f"call classes classified at ingest: {summary['classes_added']:,}")
         _compare_with_sidecar(path, summary)
 
 
@@ -214,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.child:
         if args.child == "ingest":
-            result = child_ingest(args.file, args.workdir, args.memory_limit)
+            result = child_ingest(args.file, args.workdir, args.memory_limit, args.classify)
         else:
             result = child_bare(args.file, args.workdir, args.child == "declared")
         result["max_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

@@ -25,10 +25,15 @@ import time
 import duckdb
 import numpy as np
 
-from cswb.respond.policy import load_policy, tier_sql, with_tier_sql
+from cswb.respond.policy import (
+    TAXONOMY_CATEGORIES,
+    TAXONOMY_FLAGS,
+    load_policy,
+    tier_sql,
+    with_tier_sql,
+)
 from cswb.respond.service_times import load_service_times
 from cswb.respond.simulate import HOURS_PER_WEEK, SimulationSettings, simulate
-from cswb.synth.vocab import TAXONOMY_CATEGORIES, TAXONOMY_FLAGS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

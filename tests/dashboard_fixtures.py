@@ -1,9 +1,9 @@
 """A small synthetic city, ingested, and an engine over it with its true categories and flags.
 
-The classifier fills ``category`` and ``flags`` at ingest on another branch; until then a
-store's calls have none. :func:`classified_engine` gives the dashboard the same stored calls
-with the synthetic city's truth table joined on ``call_id`` (a real DuckDB table, built the way
-the calls view reads classes), so pages can be tested with categories set.
+The classifier fills ``category`` and ``flags`` at ingest, with its own errors.
+:func:`classified_engine` gives the dashboard the same stored calls with the synthetic city's
+true categories and flags joined on ``call_id`` (a real DuckDB table), so tests know what every
+page should show whatever the classifier's accuracy.
 """
 
 from __future__ import annotations
@@ -27,13 +27,16 @@ class LoadedCity:
     city: DemoCity
 
 
-def load_city(root: Path, calls: int = 12_000, seed: int = 11) -> LoadedCity:
-    """One year of a small synthetic city ingested into a store under ``root``."""
+def load_city(root: Path, calls: int = 12_000, seed: int = 11, *,
+              classify: bool = True) -> LoadedCity:
+    """One year of a small synthetic city ingested into a store under ``root`` (classified at
+    ingest unless ``classify`` is false)."""
     city = write_demo_city(root / "city", seed=seed, years=1, calls_per_year=calls)
     settings = load_settings(data_dir=root / "var", duckdb_memory_limit="1GB",
                              store_url=f"duckdb:///{(root / 'store').as_posix()}",
                              area_boundaries=city.neighbourhoods_geojson,
-                             populations_path=city.neighbourhoods_csv)
+                             populations_path=city.neighbourhoods_csv,
+                             classify_at_ingest=classify)
     store = open_analytic_store(settings.resolved_store_url, settings)
     summary = ingest_file(city.export_csv, builtin_mapping(city.mapping_name), store, settings)
     assert summary.reconciles

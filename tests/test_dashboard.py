@@ -214,8 +214,9 @@ def test_plotly_is_served_by_cswb(client: TestClient) -> None:
     assert response.status_code == 200 and "plotly" in response.text[:2000].lower()
 
 
-def test_unclassified_store_explains_instead_of_failing(city: LoadedCity) -> None:
-    with TestClient(create_app(city.settings)) as plain:
+def test_unclassified_store_explains_instead_of_failing(tmp_path: Path) -> None:
+    unclassified = load_city(tmp_path, calls=3000, classify=False)
+    with TestClient(create_app(unclassified.settings)) as plain:
         text = plain.get("/behavioural-health").text
         overview = plain.get("/").text
         plain_response = plain.get("/response").text

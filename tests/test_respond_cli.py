@@ -27,7 +27,8 @@ def invoke(settings: Settings, *args: str) -> Any:
 @pytest.fixture
 def truth(tmp_path: Path, store: AnalyticStore, settings: Settings) -> Path:
     city = write_demo_city(tmp_path / "city", years=1, calls_per_year=4000, fault_rate=0.0)
-    ingest_builtin(store, settings, city.mapping_name, city.export_csv)
+    unclassified = settings.model_copy(update={"classify_at_ingest": False})
+    ingest_builtin(store, unclassified, city.mapping_name, city.export_csv)
     return city.truth_parquet
 
 
@@ -35,6 +36,15 @@ def test_unclassified_store_says_what_to_do(truth: Path, settings: Settings) -> 
     result = invoke(settings, "respond", "scenario")
     assert isinstance(result.exception, NoClassifiedCallsError)
     assert "none of the 4,000 calls is classified" in str(result.exception)
+
+
+def test_scenario_of_the_classified_store(truth: Path, settings: Settings) -> None:
+    assert invoke(settings, "classify", "apply").exit_code == 0
+    result = invoke(settings, "respond", "scenario", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["classified_calls"] == data["calls"] == 4000
+    assert sum(t["calls"] for t in data["tiers"]) == 4000
 
 
 def test_scenario_json_adds_up(truth: Path, settings: Settings) -> None:
@@ -66,6 +76,9 @@ def test_staffing_plan_and_impossible_target(truth: Path, settings: Settings) ->
     assert data["simulation"]["annual_cost"] > data["simulation"]["weekly_cost"] > 0
     text = invoke(settings, *args, "--target-minutes", "45", "--target-share", "0.85")
     assert "Erlang C against simulation" in text.output
+    weekly = invoke(settings, *args, "--target-minutes", "45", "--target-share", "0.85",
+                    "--scope", "week")
+    assert "over the whole week" in weekly.output
 
 
 def test_policy_command_validates_a_file(tmp_path: Path, settings: Settings) -> None:

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from cswb.errors import PolicyError
 from cswb.respond.policy import (
+    TAXONOMY_CATEGORIES,
+    TAXONOMY_FLAGS,
     Policy,
     load_policy,
     policy_from_data,
@@ -22,7 +24,6 @@ from cswb.respond.policy import (
     with_tier_sql,
 )
 from cswb.respond.tiers import Tier
-from cswb.synth.vocab import TAXONOMY_CATEGORIES, TAXONOMY_FLAGS
 
 
 def _policy(*rules: dict[str, Any], default: str = "police") -> dict[str, Any]:

@@ -240,3 +240,19 @@ def test_fit_refuses_files_it_cannot_read(tmp_path: Path) -> None:
 def _touch(path: Path) -> Path:
     path.write_bytes(b"PK")
     return path
+
+
+def test_weekly_target_needs_no_more_team_hours_than_the_hourly_one() -> None:
+    rates = np.where(np.arange(HOURS_PER_WEEK) % 24 >= 8, 1.5, 0.3)
+    arrivals = Arrivals("civilian_crisis", rates, 0, None, None)
+    settings = SimulationSettings(weeks=6, replications=6, seed=3)
+    hourly = plan_staffing(arrivals, load_service_times(),
+                           StaffingTarget(minutes=30, share=0.85), settings)
+    weekly = plan_staffing(arrivals, load_service_times(),
+                           StaffingTarget(minutes=30, share=0.85, scope="week"), settings)
+    assert weekly.sim_teams.sum() < hourly.sim_teams.sum()
+    assert weekly.erlang_teams.sum() < hourly.erlang_teams.sum()
+    assert weekly.plan_simulated.interval[0] >= 0.85
+    assert weekly.erlang_predicted_share >= 0.85
+    assert (weekly.sim_teams >= 1).all()
+    assert weekly.to_dict()["target"]["scope"] == "week"

@@ -106,6 +106,28 @@ def _command_paths(command: object, prefix: tuple[str, ...] = ()) -> list[tuple[
     return paths
 
 
+def taxonomy_page() -> str:
+    """docs/reference/taxonomy.md: the call taxonomy, from ``cswb/classify/taxonomy.yaml``."""
+    from cswb.classify.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    lines = [GENERATED, "", f"# Call taxonomy (version {taxonomy.version})", "",
+             taxonomy.source, "", "Every call gets one category, any number of flags, a "
+             "confidence and the layer that decided (see [the classifier](../classify.md)).", "",
+             "## Categories", "", "| code | label | report group | what belongs here |",
+             "|---|---|---|---|"]
+    lines += [f"| `{c.code}` | {c.label} | {c.group} | {c.definition} |"
+              for c in taxonomy.categories]
+    lines += ["", "## Flags", "", "Independent of the category; they may co-occur.", "",
+              "| flag | true when the call involves | implies |", "|---|---|---|"]
+    lines += [f"| `{f.code}` | {f.definition} | {', '.join(f'`{i}`' for i in f.implies)} |"
+              for f in taxonomy.flags]
+    lines += ["", "## Behavioural health (BH)", "", taxonomy.bh_definition, "",
+              "Categories: " + ", ".join(f"`{c}`" for c in sorted(taxonomy.bh_categories)) +
+              "; flags: " + ", ".join(f"`{f}`" for f in sorted(taxonomy.bh_flags)) + ".", ""]
+    return "\n".join(lines)
+
+
 def response_policy_page() -> str:
     """docs/reference/response-policy.md: the tiers and the default response policy."""
     from cswb.respond.reference import policy_page
@@ -114,6 +136,7 @@ def response_policy_page() -> str:
 
 
 PAGES: dict[str, Callable[[], str]] = {
+    "reference/taxonomy.md": taxonomy_page,
     "reference/settings.md": settings_page,
     "reference/call-record.md": call_record_page,
     "reference/cli.md": cli_page,

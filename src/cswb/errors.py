@@ -59,6 +59,13 @@ class NotFoundError(CswbError):
     exit_code = 6
 
 
+class ClassifyError(CswbError):
+    """The classifier's taxonomy, rules, model, overrides or labels are invalid."""
+
+    code = "classify_error"
+    exit_code = 7
+
+
 class PolicyError(CswbError):
     """A response policy (YAML) is invalid: unknown category, flag or tier, or a dead rule."""
 
@@ -70,11 +77,11 @@ class NoClassifiedCallsError(CswbError):
     """A response scenario or staffing needs classified calls and the source has none."""
 
     code = "no_classified_calls"
-    exit_code = 7
+    exit_code = 9
 
 
 class TargetUnreachableError(CswbError):
     """A response-time target cannot be met at any staffing (travel alone exceeds it)."""
 
     code = "target_unreachable"
-    exit_code = 8
+    exit_code = 10

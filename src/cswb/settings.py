@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         3600, ge=0, description="How long files replaced by a commit are kept for readers still "
         "scanning the previous version of the store."
     )
+    classify_at_ingest: bool = Field(
+        True, description="Classify each batch's new call types as it is ingested (off: leave "
+        "them for `cswb classify apply`)."
+    )
     catalogue_path: Path | None = Field(
         None, description="The OpenPoliceData source catalogue CSV read by `cswb sources`."
     )
@@ -81,6 +85,22 @@ class Settings(BaseSettings):
         None, description="CSV of area populations (columns area or name, and population) "
         "for rates per 1,000 residents."
     )
+    # --- call classifier (cswb.classify) ---
+    classify_overrides_path: Path | None = Field(
+        None, description="Analysts' overrides of the call classifier (labelled-file CSV). "
+        "Default: <data_dir>/overrides.csv.")
+    classify_model_path: Path | None = Field(
+        None, description="Model file of the call classifier (.npz written by `cswb classify "
+        "train`). Default: the model shipped with cswb.")
+    classify_labels_path: Path | None = Field(
+        None, description="Labelled call types used by `cswb classify train` and "
+        "`cswb classify evaluate --cross-city` (CSV: city,call_type,count,category).")
+    classify_review_below: float = Field(
+        0.6, ge=0, le=1, description="Classifications with a lower confidence are listed for "
+        "an analyst's review.")
+    classify_model_min_confidence: float = Field(
+        0.3, ge=0, le=1, description="Below this probability the model's best guess is not "
+        "used and the call type stays `unknown` (with the reason).")
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on.")
     # dashboard and report
@@ -126,6 +146,11 @@ class Settings(BaseSettings):
     def resolved_store_url(self) -> str:
         """The store URL, defaulting to a Parquet folder under ``data_dir``."""
         return self.store_url or f"duckdb:///{(self.data_dir / 'store').as_posix()}"
+
+    @property
+    def resolved_overrides_path(self) -> Path:
+        """The classifier's overrides file, defaulting to ``<data_dir>/overrides.csv``."""
+        return self.classify_overrides_path or self.data_dir / "overrides.csv"
 
     @property
     def downloads_dir(self) -> Path:

@@ -28,6 +28,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.serve",
     "cswb.cli.report",
     "cswb.cli.forecast",
+    "cswb.cli.classify",
+    "cswb.cli.classify_store",
     "cswb.cli.respond",
 )
 

@@ -118,8 +118,20 @@ CALL_FIELDS: tuple[CallField, ...] = (
         _QUALITY,
         "Data-quality flags `field:problem`; details and original values in call_quality.",
     ),
+    CallField(
+        "class_key",
+        "UBIGINT",
+        _CLASS,
+        "Hash of the classification inputs (source, call types, disposition, raw priority): "
+        "calls sharing it are classified once, in the call_classes table.",
+    ),
     CallField("category", "VARCHAR", _CLASS, "Taxonomy category."),
-    CallField("flags", "VARCHAR[]", _CLASS, "Taxonomy flags."),
+    CallField(
+        "flags",
+        "VARCHAR[]",
+        _CLASS,
+        "Taxonomy flags: those of the call's class, plus officer_initiated from the origin.",
+    ),
     CallField("confidence", "DOUBLE", _CLASS, "Confidence of the classification (0-1)."),
     CallField("decided_by", "VARCHAR", _CLASS, "override, rule:<id> or model:<name>@<version>."),
     CallField("taxonomy_version", "VARCHAR", _CLASS, "Version of the taxonomy applied."),
@@ -141,6 +153,26 @@ def call_schema_sql() -> str:
     return ", ".join(f"{f.name} {f.sql_type}" for f in CALL_FIELDS)
 
 
+CLASS_KEY_FIELDS: tuple[str, ...] = (
+    "source", "initial_call_type", "final_call_type", "disposition_raw", "priority_raw",
+)
+"""The fields a call's classification depends on (its class key)."""
+
+CLASS_RESULT_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in CALL_FIELDS if f.group == _CLASS and f.name != "class_key"
+)
+"""Fields filled from the call_classes table when calls are read."""
+
+
+def class_key_sql(values: dict[str, str]) -> str:
+    """SQL of the class key from SQL expressions of :data:`CLASS_KEY_FIELDS` (NULL if absent).
+
+    Ingest and the calls view must hash the same VARCHAR values the same way.
+    """
+    args = ", ".join(f"CAST({values.get(name, 'NULL')} AS VARCHAR)" for name in CLASS_KEY_FIELDS)
+    return f"hash({args})"
+
+
 DERIVED_FIELDS: dict[str, str] = {
     "call_id": "source || ':' || source_record_id",
     "call_at": "coalesce(received_at, dispatched_at, arrived_at, cleared_at)",
@@ -159,28 +191,50 @@ DERIVED_FIELDS: dict[str, str] = {
 """Fields computed when the calls are read rather than stored (cheap, and never inconsistent)."""
 
 
-def calls_view_sql(present: set[str] | None, scan: str, implicit_rows: bool = False) -> str:
+def calls_view_sql(present: set[str] | None, scan: str, implicit_rows: bool = False,
+                   classes: str | None = None) -> str:
     """SQL of the canonical record over stored call files (``scan``) holding ``present`` columns.
 
     Stored files hold only the columns their source can fill; the others read as typed NULLs,
     and the derived fields are computed from the stored ones. A file whose rows are numbered
-    implicitly (``implicit_rows``) gives each row's position as its source row.
+    implicitly (``implicit_rows``) gives each row's position as its source row. ``classes`` is
+    SQL of the call_classes table: the classification fields come from it, by class key.
     """
     stored = {
         f.name: (f"CAST({f.name} AS {f.sql_type})" if present is None or f.name in present
                  else f"CAST(NULL AS {f.sql_type})")
-        for f in CALL_FIELDS if f.name not in DERIVED_FIELDS
+        for f in CALL_FIELDS if f.name not in DERIVED_FIELDS and f.name not in CLASS_RESULT_FIELDS
     }
     if implicit_rows:
         position = "CAST(file_row_number + 1 AS BIGINT)"
         explicit = present is None or "source_row" in present
         stored["source_row"] = f"coalesce(source_row, {position})" if explicit else position
+    # files written before class keys were stored get theirs computed the same way
+    stored["class_key"] = (f"coalesce({stored['class_key']}, "
+                           f"{class_key_sql({n: stored[n] for n in CLASS_KEY_FIELDS})})")
     inner = ", ".join(f"{expr} AS {name}" for name, expr in stored.items())
     outer = ", ".join(
-        f"{DERIVED_FIELDS[f.name]} AS {f.name}" if f.name in DERIVED_FIELDS else f.name
+        f"{DERIVED_FIELDS[f.name]} AS {f.name}" if f.name in DERIVED_FIELDS
+        else _class_field_sql(f, classes is not None)
         for f in CALL_FIELDS
     )
     # files written by the mapping pass also hold the rows it did not store (quarantined or
     # repeated, with a _route): they are never calls
     where = " WHERE _route IS NULL" if present is None or "_route" in present else ""
-    return f"SELECT {outer} FROM (SELECT {inner} FROM {scan}{where})"
+    results = ", ".join(("class_key", *CLASS_RESULT_FIELDS, "list_sort(list_distinct("
+                         "list_append(flags, 'officer_initiated'))) AS _flags_officer"))
+    join = (f" LEFT JOIN (SELECT {results} FROM ({classes})) k ON c.class_key = k.class_key"
+            if classes else "")
+    return f"SELECT {outer} FROM (SELECT {inner} FROM {scan}{where}) c{join}"
+
+
+def _class_field_sql(f: CallField, joined: bool) -> str:
+    """One field of the outer calls view: from the call itself or from its class."""
+    if f.name not in CLASS_RESULT_FIELDS:
+        return f"c.{f.name}"
+    if not joined:
+        return f"CAST(NULL AS {f.sql_type}) AS {f.name}"
+    if f.name == "flags":  # per call, only a choice between two lists made per class
+        return ("CASE WHEN c.origin = 'officer_initiated' THEN k._flags_officer "
+                "ELSE k.flags END AS flags")
+    return f"k.{f.name}"

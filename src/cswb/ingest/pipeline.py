@@ -26,12 +26,14 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
 from cswb import __version__
-from cswb.domain.calls import CONTENT_FIELDS
+from cswb.classify.store import classify_new_keys
+from cswb.domain.calls import CONTENT_FIELDS, calls_view_sql
 from cswb.domain.quality import QuarantineReason
 from cswb.errors import SourceFileError
 from cswb.ingest.mapping import Mapping
@@ -45,6 +47,9 @@ from cswb.settings import Settings
 from cswb.storage.analytic import AnalyticStore, Transaction
 from cswb.storage.sql import run, scalar
 from cswb.storage.tables import column_list
+
+if TYPE_CHECKING:
+    from cswb.classify import Classifier
 
 log = get_logger("ingest")
 
@@ -69,6 +74,7 @@ class BatchSummary:
     duplicate: int = 0
     quarantined: int = 0
     flagged: int = 0
+    classes_added: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     problems: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -90,9 +96,19 @@ class BatchSummary:
 
 
 def ingest_file(path: Path, mapping: Mapping, store: AnalyticStore, settings: Settings,
-                progress: Progress | None = None) -> BatchSummary:
-    """Ingest ``path`` through ``mapping`` into ``store`` as one atomic batch."""
+                progress: Progress | None = None, *,
+                classifier: Classifier | None = None) -> BatchSummary:
+    """Ingest ``path`` through ``mapping`` into ``store`` as one atomic batch.
+
+    The batch's new call classes are classified with ``classifier`` (by default the one
+    :func:`cswb.classify.load_classifier` builds from ``settings``) unless the settings turn
+    classification at ingest off.
+    """
     progress = progress or SilentProgress()
+    if classifier is None and settings.classify_at_ingest:
+        from cswb.classify import load_classifier
+
+        classifier = load_classifier(settings)
     started = time.monotonic()
     source = SourceFile.inspect(Path(path), mapping.file.format)
     summary = BatchSummary(_new_batch_id(), mapping.name, source.path.name,
@@ -105,7 +121,7 @@ def ingest_file(path: Path, mapping: Mapping, store: AnalyticStore, settings: Se
             try:
                 store.create_views(con, tx.base)
                 run = _BatchRun(con, tx, mapping, settings=settings, source=source,
-                                summary=summary, progress=progress)
+                                summary=summary, progress=progress, classifier=classifier)
                 run.execute(hasher)
             finally:
                 con.close()
@@ -127,8 +143,9 @@ class _BatchRun:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, tx: Transaction, mapping: Mapping, *,
                  settings: Settings, source: SourceFile, summary: BatchSummary,
-                 progress: Progress) -> None:
+                 progress: Progress, classifier: Classifier | None) -> None:
         self.con, self.tx, self.m, self.settings = con, tx, mapping, settings
+        self.classifier = classifier
         self.source, self.summary, self.progress = source, summary, progress
         self.started_at = datetime.now(UTC)
         self.main = tx.staged_path("calls")
@@ -152,6 +169,7 @@ class _BatchRun:
                                            numbered=self.numbered))
         self._map(landing, rejects)
         self._resolve()
+        self._classify()
         self._write_quarantine(rejects)
         self._write_quality()
         self._write_batch_row()
@@ -363,6 +381,19 @@ class _BatchRun:
                   FROM survivors WHERE _exists AND len(_changed) > 0)
             TO '{path}' ({_PARQUET})""")
         self.tx.add("call_changes", path, source=self.m.name, batch_id=self.summary.batch_id)
+
+    # -- classification --------------------------------------------------------------------
+
+    def _classify(self) -> None:
+        """Classify the call classes of this batch that the store has not seen."""
+        files = self.tx.added_files("calls", batch_id=self.summary.batch_id)
+        if self.classifier is None or not files:
+            return
+        self.progress.phase("classifying call types")
+        listing = ", ".join(lit(str(path)) for path, _ in files)
+        present = {c for _, meta in files for c in meta.get("columns", [])}
+        calls = f"({calls_view_sql(present, f'read_parquet([{listing}], union_by_name = true)')})"
+        self.summary.classes_added = classify_new_keys(self.con, self.tx, calls, self.classifier)
 
     # -- quarantine, quality, batch row ----------------------------------------------------
 

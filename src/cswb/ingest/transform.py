@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from cswb.domain.calls import FIELD_BY_NAME
+from cswb.domain.calls import FIELD_BY_NAME, class_key_sql
 from cswb.domain.quality import Problem, QuarantineReason
 from cswb.domain.vocab import TIMESTAMP_FIELDS, Precision
 from cswb.errors import MappingError
@@ -448,6 +448,7 @@ class CallSql:
         out.update(self._time_columns())
         out.update(self._type_columns())
         out.update(self._place_columns())
+        out["class_key"] = class_key_sql(out)
         if m.attributes:
             keys = ", ".join(lit(a) for a in m.attributes)
             values = ", ".join(self.text(a) for a in m.attributes)

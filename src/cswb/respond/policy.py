@@ -34,12 +34,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from cswb.classify.taxonomy import load_taxonomy
 from cswb.errors import PolicyError
 from cswb.respond.tiers import Tier
 from cswb.storage.sql import ident, lit
-from cswb.synth.vocab import TAXONOMY_CATEGORIES, TAXONOMY_FLAGS
 
 DEFAULT_POLICY_RESOURCE = "default_policy.yaml"
+TAXONOMY_CATEGORIES: tuple[str, ...] = load_taxonomy().category_codes
+TAXONOMY_FLAGS: tuple[str, ...] = load_taxonomy().flag_codes
+"""Codes a policy may name: those of the taxonomy (``cswb/classify/taxonomy.yaml``)."""
 PRIORITY_LEVELS = (1, 2, 3, 4)
 
 

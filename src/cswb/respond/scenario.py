@@ -207,7 +207,8 @@ def run_scenario(con: duckdb.DuckDBPyConnection, policy: Policy, relation: str =
     if classified == 0:
         raise NoClassifiedCallsError(
             f"none of the {total:,} calls is classified (category is empty), so no policy can "
-            "place them: classify the calls first (`cswb classify`), then run the scenario again"
+            "place them: classify the calls first (`cswb classify apply`), then run the "
+            "scenario again"
             if total else "there are no calls: ingest some first (`cswb ingest`)")
     placed = _placed_sql(relation, policy, baseline)
     tiers = _tier_figures(con, placed, classified)

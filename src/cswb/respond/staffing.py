@@ -13,13 +13,18 @@
    every hour whose calls are reached in time less often than the target (and where calls did
    wait: extra teams cannot shorten travel), then teams are removed one hour at a time where the
    target still holds. The target is applied to the calls arriving in each hour of the week.
+5. **Weekly target** (``scope="week"``): from the per-hour answer, teams are given up one at a
+   time in the order Erlang C says loses fewest calls reached in time, as many as the simulated
+   share over the whole week allows (the lower end of its 95 % interval must meet the target;
+   binary search); Erlang C's own weekly answer is found the same way with its predictions.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
@@ -99,7 +104,7 @@ def arrivals_by_hour_of_week(con: duckdb.DuckDBPyConnection, policy: Policy, tie
     if not classified:
         raise NoClassifiedCallsError(
             "no call is classified (category is empty), so no arrivals can be counted for "
-            f"{tier.value}: classify the calls first (`cswb classify`), or give "
+            f"{tier.value}: classify the calls first (`cswb classify apply`), or give "
             "--arrivals-per-week")
     where = f"category IS NOT NULL AND tier = {lit(tier.value)}"
     return _hourly(con, with_tier_sql(policy, relation), where, tier.value)
@@ -123,6 +128,8 @@ class StaffingTarget:
     share: float = 0.9
     hourly_cost: float = 95.0
     max_teams: int = 20
+    scope: Literal["hour", "week"] = "hour"
+    """``hour``: the share holds for the calls of every hour of the week; ``week``: over all."""
 
 
 @dataclass
@@ -165,7 +172,7 @@ class StaffingPlan:
             "tier": self.tier,
             "target": {"minutes": self.target.minutes, "share": self.target.share,
                        "hourly_cost": self.target.hourly_cost,
-                       "max_teams": self.target.max_teams,
+                       "max_teams": self.target.max_teams, "scope": self.target.scope,
                        "reached": "dispatch request to arrival: wait for a free team + travel"},
             "arrivals": {"per_week": round(self.arrivals.per_week, 2),
                          "calls_counted": self.arrivals.calls,
@@ -207,21 +214,77 @@ def check_reachable(times: ServiceTimes, target: StaffingTarget) -> float:
     return reachable
 
 
+def _erlang_share(teams: int, rate: float, times: ServiceTimes, target: StaffingTarget,
+                  grid: np.ndarray) -> float:
+    """Erlang C's share reached in time in an hour with ``rate`` calls and ``teams`` teams."""
+    if teams <= 0:
+        return 0.0 if rate > 0 else 1.0
+    return share_reached(teams, rate / 60.0, times.busy, target.minutes, grid)
+
+
 def erlang_staffing(rates: np.ndarray, times: ServiceTimes, target: StaffingTarget
                     ) -> tuple[np.ndarray, float]:
     """Teams per hour of week by Erlang C, and the share Erlang C predicts for them."""
     grid = times.travel.grid()
-    busy = times.busy
     teams = np.zeros(HOURS_PER_WEEK, dtype=int)
-    predicted = np.zeros(HOURS_PER_WEEK)
     for hour, rate in enumerate(rates):
-        per_minute = float(rate) / 60.0
-        needed = teams_needed(per_minute, busy, target.minutes, target.share, grid,
+        needed = teams_needed(float(rate) / 60.0, times.busy, target.minutes, target.share, grid,
                               max_teams=target.max_teams)
         teams[hour] = target.max_teams if needed is None else needed
-        predicted[hour] = share_reached(int(teams[hour]), per_minute, busy, target.minutes, grid)
-    overall = float((predicted * rates).sum() / rates.sum()) if rates.sum() else 1.0
-    return teams, overall
+    if target.scope == "week":
+        teams = _erlang_weekly(rates, teams, times, target, grid)
+    return teams, _erlang_overall(rates, teams, times, target, grid)
+
+
+def _erlang_overall(rates: np.ndarray, teams: np.ndarray, times: ServiceTimes,
+                    target: StaffingTarget, grid: np.ndarray) -> float:
+    shares = np.array([_erlang_share(int(c), float(r), times, target, grid)
+                       for c, r in zip(teams, rates, strict=True)])
+    return float((shares * rates).sum() / rates.sum()) if rates.sum() else 1.0
+
+
+def removal_order(rates: np.ndarray, teams: np.ndarray, times: ServiceTimes,
+                  target: StaffingTarget, grid: np.ndarray) -> list[int]:
+    """Hours in the order their teams would be given up for a weekly target: each step removes
+    the team whose loss of calls reached in time is smallest by Erlang C (never below one team
+    in an hour with calls)."""
+    floor = (rates > 0).astype(int)
+    current = teams.copy()
+
+    def loss(hour: int) -> float:
+        c, rate = int(current[hour]), float(rates[hour])
+        return rate * (_erlang_share(c, rate, times, target, grid)
+                       - _erlang_share(c - 1, rate, times, target, grid))
+
+    heap = [(loss(h), h) for h in range(HOURS_PER_WEEK) if current[h] > floor[h]]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        _, hour = heapq.heappop(heap)
+        order.append(hour)
+        current[hour] -= 1
+        if current[hour] > floor[hour]:
+            heapq.heappush(heap, (loss(hour), hour))
+    return order
+
+
+def _without(teams: np.ndarray, order: list[int], count: int) -> np.ndarray:
+    removed = np.bincount(np.array(order[:count], dtype=int), minlength=HOURS_PER_WEEK)
+    return teams - removed
+
+
+def _erlang_weekly(rates: np.ndarray, teams: np.ndarray, times: ServiceTimes,
+                   target: StaffingTarget, grid: np.ndarray) -> np.ndarray:
+    order = removal_order(rates, teams, times, target, grid)
+    low, high = 0, len(order)
+    while low < high:  # the most removals Erlang C says still meet the weekly share
+        middle = (low + high + 1) // 2
+        if _erlang_overall(rates, _without(teams, order, middle), times, target,
+                           grid) >= target.share:
+            low = middle
+        else:
+            high = middle - 1
+    return _without(teams, order, low)
 
 
 def _failing(result: SimulationResult, share: float) -> tuple[np.ndarray, np.ndarray]:
@@ -266,6 +329,24 @@ def _lower_where_possible(rates: np.ndarray, teams: np.ndarray, times: ServiceTi
     return teams, result
 
 
+def _weekly(rates: np.ndarray, teams: np.ndarray, times: ServiceTimes, target: StaffingTarget,
+            sim: SimulationSettings, *, result: SimulationResult
+            ) -> tuple[np.ndarray, SimulationResult]:
+    """From a staffing meeting the target in every hour, give up teams in Erlang C's order as
+    long as the simulated share over the week still meets it, at the lower end of its 95 %
+    interval (binary search)."""
+    order = removal_order(rates, teams, times, target, times.travel.grid())
+    low, high, best = 0, len(order), result
+    while low < high:
+        middle = (low + high + 1) // 2
+        trial = simulate(rates, _without(teams, order, middle), times, target.minutes, sim)
+        if trial.interval[0] >= target.share:
+            low, best = middle, trial
+        else:
+            high = middle - 1
+    return _without(teams, order, low), best
+
+
 def plan_staffing(arrivals: Arrivals, times: ServiceTimes, target: StaffingTarget,
                   sim: SimulationSettings | None = None) -> StaffingPlan:
     """Minimal teams per hour of week meeting the target in simulation, beside Erlang C's."""
@@ -276,9 +357,14 @@ def plan_staffing(arrivals: Arrivals, times: ServiceTimes, target: StaffingTarge
         raise NoClassifiedCallsError(f"no call goes to {arrivals.tier}: nothing to staff")
     erlang, predicted = erlang_staffing(rates, times, target)
     erlang_result = simulate(rates, erlang, times, target.minutes, sim)
-    teams, result = _raise_until_met(rates, erlang, times, target, sim)
-    teams, result = _lower_where_possible(rates, teams, times, target, sim, result=result)
+    hourly = StaffingTarget(target.minutes, target.share, target.hourly_cost, target.max_teams)
+    start = erlang if target.scope == "hour" else erlang_staffing(rates, times, hourly)[0]
+    teams, result = _raise_until_met(rates, start, times, hourly, sim)
+    teams, result = _lower_where_possible(rates, teams, times, hourly, sim, result=result)
     short, by_travel = _failing(result, target.share)
+    if target.scope == "week":
+        teams, result = _weekly(rates, teams, times, target, sim, result=result)
+        short = np.zeros(HOURS_PER_WEEK, dtype=bool)
     return StaffingPlan(
         tier=arrivals.tier, target=target, arrivals=arrivals, times=times, sim=sim,
         erlang_teams=erlang, sim_teams=teams, erlang_predicted_share=predicted,

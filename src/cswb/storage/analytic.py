@@ -133,8 +133,13 @@ class AnalyticStore:
             implicit = any(e.get("implicit_rows") for e in entries)
             if implicit:
                 scan = f"read_parquet({listing}, union_by_name = true, file_row_number = true)"
-            return calls_view_sql(_present_columns(entries), scan, implicit)
+            classes = (self.table_sql("call_classes", manifest)
+                       if manifest.files("call_classes") else None)
+            return calls_view_sql(_present_columns(entries), scan, implicit, classes)
         columns = ", ".join(name for name, _ in TABLES[table])
+        if table == "call_classes":  # the latest classification of a key wins
+            return (f"SELECT {columns} FROM {scan} QUALIFY row_number() OVER "
+                    "(PARTITION BY class_key ORDER BY classified_at DESC) = 1")
         return f"SELECT {columns} FROM {scan}"
 
     @contextlib.contextmanager
@@ -209,7 +214,12 @@ class Transaction:
         self._removed.setdefault(table, set()).add(relpath)
 
     def commit(self) -> Manifest:
-        """Move staged files into place and switch the manifest atomically."""
+        """Move staged files into place and switch the manifest atomically.
+
+        A transaction that added and removed nothing writes nothing.
+        """
+        if not self._added and not self._removed:
+            return self.base
         root = self.store.root
         tables = {t: list(files) for t, files in self.base.tables.items()}
         for table, removed in self._removed.items():

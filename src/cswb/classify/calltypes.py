@@ -1,0 +1,49 @@
+"""Batch classification of bare call types (``cswb classify calltypes IN.csv --output OUT.csv``).
+
+IN has a ``call_type`` column and optionally ``city`` and ``count`` (any other columns are
+carried through). OUT has one row per input row, in order: the input columns, then
+``category,flags,confidence,decided_by,reason`` (flags joined by ``;``; ``reason`` explains an
+``unknown`` and is empty otherwise).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from cswb.classify.classifier import Classifier
+from cswb.classify.labels import read_text_file
+from cswb.errors import SourceFileError
+from cswb.files import atomic_write
+
+OUTPUT_COLUMNS = ("category", "flags", "confidence", "decided_by", "reason")
+
+
+def classify_calltypes_file(classifier: Classifier, source: Path, output: Path) -> int:
+    """Classify every row of ``source`` into ``output``; return the number of rows."""
+    reader = csv.DictReader(io.StringIO(read_text_file(source), newline=""))
+    header = list(reader.fieldnames or [])
+    if "call_type" not in header:
+        raise SourceFileError(f"{source}: no 'call_type' column (found: "
+                              f"{', '.join(header) or 'nothing'})")
+    clash = [c for c in OUTPUT_COLUMNS if c in header]
+    if clash:
+        raise SourceFileError(f"{source}: input already has output column(s) {', '.join(clash)}")
+    rows = list(reader)
+    if not rows:
+        raise SourceFileError(f"{source} has a header but no rows")
+    table = classifier.classify_types([r.get("call_type") or None for r in rows],
+                                      [r.get("city") or None for r in rows])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*header, *OUTPUT_COLUMNS])
+    for row, category, flags, confidence, decided_by, reason in zip(
+            rows, table.column("category").to_pylist(), table.column("flags").to_pylist(),
+            table.column("confidence").to_pylist(), table.column("decided_by").to_pylist(),
+            table.column("unknown_reason").to_pylist(), strict=True):
+        writer.writerow([*(row.get(c) or "" for c in header), category, ";".join(flags),
+                         f"{confidence:.3f}", decided_by, reason or ""])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(output, out.getvalue())
+    return len(rows)
