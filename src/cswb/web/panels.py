@@ -179,7 +179,7 @@ def bh_summary(ctx: Context) -> Panel:
     summary = ("Behavioural-health share suppressed (too few calls)." if share is None else
                f"{100 * share:.1f}% of classified calls are behavioural health; "
                f"{_pct(by_flag, bh.bh_calls)} of them are found by a flag, not the category.")
-    fig = figures.bars([r[0] for r in rows[1:4]], chartable([r[1] for r in rows[1:4]]))
+    fig = figures.bars([r[0] for r in rows[1:3]], chartable([r[1] for r in rows[1:3]]))
     return Panel("bh_summary", "Behavioural-health share", summary, columns, rows, figure=fig,
                  notes=["Behavioural health: category Behavioral health, or a mental-health, "
                         "suicide or substance-use flag (CALL_TAXONOMY.md). Unclassified calls "
