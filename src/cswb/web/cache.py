@@ -46,3 +46,9 @@ def kept(key: Hashable, compute: Callable[[], T]) -> T:
         raise found
     result: T = found
     return result
+
+
+def forget() -> None:
+    """Drop every kept result (benchmarks measure computing, not remembering)."""
+    with _lock:
+        _results.clear()
