@@ -307,7 +307,8 @@ def test_calls_summary_bad_parameters_are_listed_never_echoed(
 
 
 @pytest.mark.parametrize("path", ["/api/v1/batches", "/api/v1/sources", "/api/v1/calls/summary",
-                                  "/", "/?source=testville"])
+                                  "/", "/loaded", "/loaded?source=testville",
+                                  "/categories", "/areas", "/response"])
 def test_no_identifying_or_call_level_value_leaves_the_server(client: TestClient,
                                                               path: str) -> None:
     text = client.get(path).text
@@ -371,7 +372,9 @@ def test_security_headers_on_every_response(client: TestClient, path: str) -> No
     csp = headers["content-security-policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
     assert "unsafe-eval" not in csp and "http" not in csp
-    if path != "/api/v1/docs":
+    if path == "/":
+        assert "script-src 'self';" in csp, "dashboard pages run plotly.js from this server only"
+    elif path != "/api/v1/docs":
         assert "script-src" not in csp and "unsafe-inline" not in csp
 
 
@@ -413,7 +416,7 @@ def test_docs_page_without_swagger_ui_lists_the_operations(
 
 
 def test_page_shows_sources_batches_chart_and_types(client: TestClient) -> None:
-    response = client.get("/")
+    response = client.get("/loaded")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
@@ -430,11 +433,11 @@ def test_page_shows_sources_batches_chart_and_types(client: TestClient) -> None:
 
 
 def test_page_filters_by_source(client: TestClient) -> None:
-    html = client.get("/", params={"source": "otherton"}).text
+    html = client.get("/loaded", params={"source": "otherton"}).text
     assert '<option value="otherton" selected>' in html
     assert 'data-month="2023-12" data-calls="1"' in html
     assert "data-month=\"2024-04\"" not in html
-    assert_error(client.get("/", params={"source": "nowhere"}), 404, "not_found")
+    assert_error(client.get("/loaded", params={"source": "nowhere"}), 404, "not_found")
 
 
 def test_page_escapes_what_it_shows(tmp_path: Path) -> None:
@@ -449,7 +452,7 @@ def test_page_escapes_what_it_shows(tmp_path: Path) -> None:
         "fields": {"initial_call_type": "nature"}})
     ingest_file(path, mapping, store, settings)
     with TestClient(create_app(settings)) as test_client:
-        html = test_client.get("/").text
+        html = test_client.get("/loaded").text
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;odd&amp;.csv" in html and "Odd &amp; Sons &lt;PD&gt;" in html
 
@@ -600,4 +603,4 @@ def test_demo_loads_the_real_synthetic_city(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as test_client:
         (source,) = test_client.get("/api/v1/sources").json()["items"]
         assert source["source"] == "synthetic_cad" and source["calls"] == first.batch.stored
-        assert "synthetic_cad" in test_client.get("/").text
+        assert "synthetic_cad" in test_client.get("/loaded").text

@@ -72,6 +72,19 @@ class Settings(BaseSettings):
     catalogue_path: Path | None = Field(
         None, description="The OpenPoliceData source catalogue CSV read by `cswb sources`."
     )
+    # analytics: disclosure control and forecasting
+    disclosure_threshold: int = Field(
+        10, ge=1, description="Smallest count of calls a public table may show; smaller cells "
+        "and the cells that would reveal them are suppressed."
+    )
+    api_analyst_metrics: bool = Field(
+        False, description="Serve the analyst-only metrics (repeat locations, response and "
+        "on-scene times) through the API; leave off until the API has accounts and roles."
+    )
+    populations_path: Path | None = Field(
+        None, description="CSV of area populations (columns area or name, and population) "
+        "for rates per 1,000 residents."
+    )
     # --- call classifier (cswb.classify) ---
     classify_overrides_path: Path | None = Field(
         None, description="Analysts' overrides of the call classifier (labelled-file CSV). "
@@ -88,21 +101,13 @@ class Settings(BaseSettings):
     classify_model_min_confidence: float = Field(
         0.3, ge=0, le=1, description="Below this probability the model's best guess is not "
         "used and the call type stays `unknown` (with the reason).")
-    # analytics: disclosure control and forecasting
-    disclosure_threshold: int = Field(
-        10, ge=1, description="Smallest count of calls a public table may show; smaller cells "
-        "and the cells that would reveal them are suppressed."
-    )
-    api_analyst_metrics: bool = Field(
-        False, description="Serve the analyst-only metrics (repeat locations, response and "
-        "on-scene times) through the API; leave off until the API has accounts and roles."
-    )
-    populations_path: Path | None = Field(
-        None, description="CSV of area populations (columns area or name, and population) "
-        "for rates per 1,000 residents."
-    )
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on.")
+    # dashboard and report
+    area_boundaries: Path | None = Field(
+        None, description="GeoJSON of the area boundaries the dashboard's map draws (features "
+        "named by a `name` property matching the calls' neighbourhood)."
+    )
     # respond: response policy, scenarios and staffing
     respond_policy: Path | None = Field(
         None, description="Response policy YAML used by `cswb respond` when --policy is not "

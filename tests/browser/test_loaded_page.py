@@ -109,7 +109,7 @@ def test_page_tables_chart_and_screenshots(browser, base_url: str,  # type: igno
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text)
             if message.type == "error" else None)
-    response = page.goto(base_url + "/")
+    response = page.goto(base_url + "/loaded")
     assert response is not None and response.status == 200
     assert page.title() == "What was loaded · cswb"
     assert page.get_by_role("heading", level=1).inner_text() == "What was loaded"
@@ -150,7 +150,7 @@ def test_page_tables_chart_and_screenshots(browser, base_url: str,  # type: igno
 def test_keyboard_reaches_every_link_and_control(browser, base_url: str  # type: ignore[no-untyped-def]
                                                  ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(base_url + "/")
+    page.goto(base_url + "/loaded")
     focusable = """() => Array.from(document.querySelectorAll(
         'a[href], select, button, [tabindex="0"]'))"""
     count = page.evaluate(f"({focusable})().length")
@@ -163,13 +163,13 @@ def test_keyboard_reaches_every_link_and_control(browser, base_url: str  # type:
     assert names[0] == "#main", "the first Tab stop is the skip link"
     assert "/api/v1/docs" in names and "source" in names
 
-    page.goto(base_url + "/")
+    page.goto(base_url + "/loaded")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
     page.get_by_label("Source", exact=True).select_option("riverton")
     page.get_by_role("button", name="Show").press("Enter")
-    page.wait_for_url("**/?source=riverton")
+    page.wait_for_url("**/loaded?source=riverton")
     assert page.get_by_role("img", name="Calls per month").is_visible()
     page.close()
 

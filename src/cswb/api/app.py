@@ -17,7 +17,7 @@ from cswb.errors import AuthenticationError, NotFoundError, PermissionDeniedErro
 from cswb.security.runtime import Platform
 from cswb.settings import Settings
 from cswb.storage import open_analytic_store
-from cswb.web import pages, session
+from cswb.web import dashboard, pages, session
 from cswb.web.templating import STATIC_DIR, build_templates
 
 DESCRIPTION = """Counts and provenance of the calls for service loaded into cswb's analytic
@@ -57,10 +57,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(pages.router)
     app.include_router(session.router)
+    app.include_router(dashboard.router)
     if app.state.swagger_assets is not None:
         app.mount(docs.SWAGGER_ASSETS_PATH, StaticFiles(directory=app.state.swagger_assets),
                   name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
-    app.add_middleware(GuardMiddleware, docs_path=docs.DOCS_PATH)
+    app.add_middleware(GuardMiddleware, docs_path=docs.DOCS_PATH,
+                       chart_paths=frozenset(p.path for p in dashboard.PAGES))
     return app

@@ -124,6 +124,11 @@ DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
             "frame-ancestors 'none'")
 """Swagger UI (served from this server) sets inline styles and data: images."""
 
+CHART_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+             "img-src 'self' data:; base-uri 'none'; form-action 'self'; "
+             "frame-ancestors 'none'")
+"""Dashboard pages: plotly.js (served from this server) styles the charts it draws inline."""
+
 SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -140,15 +145,18 @@ class GuardMiddleware:
     answers in the error shape, logs the exception once, and keeps the server quiet otherwise.
     """
 
-    def __init__(self, app: ASGIApp, docs_path: str) -> None:
+    def __init__(self, app: ASGIApp, docs_path: str,
+                 chart_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.docs_path = docs_path
+        self.chart_paths = chart_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope["path"] == self.docs_path else PAGE_CSP
+        csp = (DOCS_CSP if scope["path"] == self.docs_path
+               else CHART_CSP if scope["path"] in self.chart_paths else PAGE_CSP)
         started = False
 
         async def send_with_headers(message: Message) -> None:

@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.audit",
     "cswb.cli.users",
     "cswb.cli.retention",
+    "cswb.cli.report",
 )
 
 app = typer.Typer(

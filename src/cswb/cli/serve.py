@@ -90,6 +90,7 @@ def demo(
     store = store_of(ctx)
     result = prepare_demo(settings, store, seed=seed, years=years, fresh=fresh)
     print_demo_summary(result, store)
+    settings = with_demo_areas(settings)
     if no_serve:
         console.print("Serve it with [bold]cswb serve[/bold] and open "
                       f"{server_url(host or settings.host, port or settings.port)}")
@@ -117,6 +118,15 @@ def prepare_demo(settings: Settings, store: AnalyticStore, *, seed: int, years: 
                               "mapping_name": city.mapping_name, "batch_id": summary.batch_id,
                               "file_sha256": summary.file_sha256})
     return DemoLoad(Path(city.export_csv), city.mapping_name, summary)
+
+
+def with_demo_areas(settings: Settings) -> Settings:
+    """The settings with the demo city's boundaries and populations, unless already set."""
+    directory = settings.data_dir / "demo"
+    found = {"area_boundaries": directory / "neighbourhoods.geojson",
+             "populations_path": directory / "neighbourhoods.csv"}
+    update = {k: p for k, p in found.items() if getattr(settings, k) is None and p.is_file()}
+    return settings.model_copy(update=update) if update else settings
 
 
 def city_writer() -> CityWriter:

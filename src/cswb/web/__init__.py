@@ -1,1 +1,1 @@
-"""Server-rendered web pages of cswb (Jinja2 templates, one stylesheet, no script)."""
+"""Server-rendered web pages of cswb: the dashboard, the "what was loaded" page, the report."""

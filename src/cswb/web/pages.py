@@ -15,7 +15,7 @@ from cswb.web.chart import month_bar_chart
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/loaded", response_class=HTMLResponse)
 def what_was_loaded(
     request: Request,
     cur: Cursor,
