@@ -133,3 +133,26 @@ def test_a_class_key_collision_is_refused(tmp_path: Path, store: AnalyticStore,
     with pytest.raises(StoreError, match="collision"):
         ingest_with(store, settings, MAPPING, export(tmp_path / "b.csv", 15, 28))
     assert rows(store, "SELECT count(*) FROM calls") == digest
+
+
+def test_narratives_add_their_flags_to_the_calls_that_have_them(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    mapping = {**MAPPING, "fields": {**MAPPING["fields"], "narrative": "notes"}}
+    path = tmp_path / "n.csv"
+    path.write_text(
+        "event,received,type,dispo,address,notes\n"
+        "E1,03/01/2022 1:00:00 AM,NOISE COMPLAINT,ADVISED,100 ELM ST,"
+        "\"caller says neighbour is suicidal, has a knife\"\n"
+        "E2,03/01/2022 2:00:00 AM,NOISE COMPLAINT,ADVISED,100 ELM ST,loud music\n"
+        "E3,03/01/2022 3:00:00 AM,NOISE COMPLAINT,ADVISED,100 ELM ST,\n",
+        encoding="utf-8")
+    ingest_with(store, settings, mapping, path)
+    got = {r: (nf, f) for r, nf, f in rows(
+        store, "SELECT source_record_id, narrative_flags, flags FROM calls")}
+    assert set(got["E1"][0]) == {"suicide", "mental_health", "weapon"}
+    assert set(got["E1"][1]) >= {"suicide", "mental_health", "weapon"}
+    assert got["E2"][0] == [] and got["E3"][0] is None
+    # one class for the three calls: the narrative's flags are the call's own
+    assert one(store, "SELECT count(*) FROM call_classes") == 1
+    assert got["E2"][1] == got["E3"][1]
+    assert "suicide" not in (got["E2"][1] or [])

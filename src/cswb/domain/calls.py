@@ -107,6 +107,12 @@ CALL_FIELDS: tuple[CallField, ...] = (
         32768,
     ),
     CallField(
+        "narrative_flags",
+        "VARCHAR[]",
+        _TYPE,
+        "Flags the classifier's flag rules find in the narrative, at ingest (added to flags).",
+    ),
+    CallField(
         "attributes",
         "MAP(VARCHAR, VARCHAR)",
         _TYPE,
@@ -143,7 +149,8 @@ FIELD_BY_NAME: dict[str, CallField] = {f.name: f for f in CALL_FIELDS}
 CONTENT_FIELDS: tuple[str, ...] = tuple(
     f.name
     for f in CALL_FIELDS
-    if f.group not in (_CLASS,) and f.name not in {"batch_id", "file_sha256", "source_row"}
+    if f.group not in (_CLASS,)
+    and f.name not in {"batch_id", "file_sha256", "source_row", "narrative_flags"}
 )
 """Fields whose change between two exports of the same record counts as an upstream change."""
 
@@ -234,7 +241,11 @@ def _class_field_sql(f: CallField, joined: bool) -> str:
         return f"c.{f.name}"
     if not joined:
         return f"CAST(NULL AS {f.sql_type}) AS {f.name}"
-    if f.name == "flags":  # per call, only a choice between two lists made per class
-        return ("CASE WHEN c.origin = 'officer_initiated' THEN k._flags_officer "
-                "ELSE k.flags END AS flags")
+    if f.name == "flags":  # per call, a choice between two lists made per class ...
+        chosen = ("CASE WHEN c.origin = 'officer_initiated' THEN k._flags_officer "
+                  "ELSE k.flags END")
+        # ... and, only for calls whose narrative showed flags, a merge
+        return (f"CASE WHEN len(c.narrative_flags) > 0 THEN list_sort(list_distinct("
+                f"list_concat(coalesce({chosen}, []), c.narrative_flags))) "
+                f"ELSE {chosen} END AS flags")
     return f"k.{f.name}"

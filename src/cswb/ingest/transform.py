@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from cswb.classify.narrative import narrative_flags_sql
 from cswb.domain.calls import FIELD_BY_NAME, class_key_sql
 from cswb.domain.quality import Problem, QuarantineReason
 from cswb.domain.vocab import TIMESTAMP_FIELDS, Precision
@@ -490,6 +491,8 @@ class CallSql:
         out.update(self._type_columns())
         out.update(self._place_columns())
         out["class_key"] = class_key_sql({**out, "source": lit(self.m.name)})
+        if "narrative" in out:
+            out["narrative_flags"] = narrative_flags_sql(out["narrative"])
         m = self.m
         if m.attributes:
             keys = ", ".join(lit(a) for a in m.attributes)
