@@ -10,6 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cswb.api import create_app
+from cswb.domain.cases import AgencyKind, Role
+from cswb.security.accounts import create_agency, create_user, issue_token
+from cswb.security.principal import SYSTEM, Actor
 from cswb.settings import Settings, load_settings
 from cswb.storage import AnalyticStore
 from tests.analytics_fixtures import call, store_with_calls
@@ -97,16 +100,30 @@ def test_rates_and_change(client: TestClient) -> None:
                                 (DAY + timedelta(days=29)).isoformat()]
 
 
-def test_analyst_metrics_are_off_by_default(client: TestClient, settings: Settings) -> None:
-    denied = client.get("/api/v1/metrics/repeat-locations")
-    assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
-    with client_for(settings, api_analyst_metrics=True) as analyst:
-        rep = analyst.get("/api/v1/metrics/repeat-locations",
-                          params={"min_calls": 20, "window_days": 30}).json()
-        assert [r[:2] for r in rep["rows"]] == [["1XX A ST", 60], ["2XX B ST", 60]]
-        resp = analyst.get("/api/v1/metrics/response-times", params={"by": "category"}).json()
-        got = {r[0]: r for r in resp["rows"]}
-        assert got["violent_crime"][1:4] == [60, 60, 6.0]
+def test_analyst_metrics_need_a_signed_in_analyst(client: TestClient,
+                                                   settings: Settings) -> None:
+    anonymous = client.get("/api/v1/metrics/repeat-locations")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "unauthenticated"
+    platform = client.app.state.platform  # type: ignore[attr-defined]
+    tokens = {}
+    with platform.store.session() as session:
+        create_agency(session, "police", "Riverton Police Service", AgencyKind.POLICE)
+        for role in (Role.ANALYST, Role.NAVIGATOR):
+            user = create_user(session, Actor(SYSTEM, "test"), f"{role.value}.one",
+                               agency_code="police", role=role)
+            tokens[role] = issue_token(session, user, "bearer", platform.settings)
+    other = client.get("/api/v1/metrics/response-times",
+                       headers={"Authorization": f"Bearer {tokens[Role.NAVIGATOR]}"})
+    assert other.status_code == 403 and other.json()["error"]["code"] == "forbidden"
+    analyst = {"Authorization": f"Bearer {tokens[Role.ANALYST]}"}
+    rep = client.get("/api/v1/metrics/repeat-locations", headers=analyst,
+                     params={"min_calls": 20, "window_days": 30}).json()
+    assert [r[:2] for r in rep["rows"]] == [["1XX A ST", 60], ["2XX B ST", 60]]
+    resp = client.get("/api/v1/metrics/response-times", headers=analyst,
+                      params={"by": "category"}).json()
+    got = {r[0]: r for r in resp["rows"]}
+    assert got["violent_crime"][1:4] == [60, 60, 6.0]
 
 
 def test_bad_filters_answer_in_the_error_shape(client: TestClient) -> None:

@@ -77,10 +77,6 @@ class Settings(BaseSettings):
         10, ge=1, description="Smallest count of calls a public table may show; smaller cells "
         "and the cells that would reveal them are suppressed."
     )
-    api_analyst_metrics: bool = Field(
-        False, description="Serve the analyst-only metrics (repeat locations, response and "
-        "on-scene times) through the API; leave off until the API has accounts and roles."
-    )
     populations_path: Path | None = Field(
         None, description="CSV of area populations (columns area or name, and population) "
         "for rates per 1,000 residents."

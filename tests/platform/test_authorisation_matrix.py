@@ -64,6 +64,10 @@ ROUTES = (
           body=lambda v, n: {"username": f"new.user{n}", "agency": "housing",
                              "role": "navigator"}),
     Route("who am I", "GET", "/api/v1/auth/me", frozenset(Role), False, 200),
+    Route("repeat locations", "GET", "/api/v1/metrics/repeat-locations",
+          frozenset({Role.ANALYST}), False, 200),
+    Route("response times", "GET", "/api/v1/metrics/response-times",
+          frozenset({Role.ANALYST}), False, 200),
 )
 
 

@@ -2,8 +2,8 @@
 
 Every metric takes the shared filter as query parameters. Tables meant for publication are
 always suppressed here (threshold from settings) before they leave the server. Metrics that are
-for analysts only (repeat locations, response and on-scene times) answer 403 unless the setting
-``api_analyst_metrics`` is on, until the API has accounts and roles.
+for analysts only (repeat locations, response and on-scene times) need a signed-in analyst of a
+member agency (``cswb.security.policy``): 401 without sign-in, 403 for other roles.
 """
 
 from __future__ import annotations
@@ -24,21 +24,17 @@ from cswb.analytics.tables import MetricTable
 from cswb.analytics.trends import recent_change
 from cswb.api.deps import Cursor, Reader
 from cswb.api.models import ErrorResponse, PublicModel
-from cswb.errors import CswbError
+from cswb.api.security import CurrentActor
+from cswb.security.policy import Action, authorize
+from cswb.security.principal import Actor
 from cswb.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"], responses={
     400: {"model": ErrorResponse, "description": "The filter or options cannot be applied."},
-    403: {"model": ErrorResponse, "description": "An analyst-only metric, not enabled."},
+    401: {"model": ErrorResponse, "description": "An analyst-only metric: sign in."},
+    403: {"model": ErrorResponse, "description": "An analyst-only metric: not your role."},
     422: {"model": ErrorResponse, "description": "Invalid parameters."},
 })
-
-
-class ForbiddenError(CswbError):
-    """The request asks for something this server does not serve to its callers."""
-
-    code = "forbidden"
-    exit_code = 8
 
 
 class MetricTableOut(PublicModel):
@@ -93,10 +89,9 @@ def _public(request: Request, table: MetricTable, limit: int, offset: int) -> Me
     return _page(disclosure.publish(table, threshold), limit, offset)
 
 
-def _analyst_only(request: Request) -> None:
-    if not _settings(request).api_analyst_metrics:
-        raise ForbiddenError("this metric is for analysts of member agencies and is not served "
-                             "by this server (setting api_analyst_metrics)")
+def _analyst_only(actor: Actor) -> None:
+    """Detailed metrics are for analysts of member agencies, signed in (one policy decides)."""
+    authorize(actor.principal, Action.ANALYTICS_DETAIL)
 
 
 @router.get("/metrics/volumes")
@@ -193,22 +188,22 @@ def change(*, request: Request, cur: Cursor, flt: Filter,
 
 
 @router.get("/metrics/response-times")
-def response_times(*, request: Request, cur: Cursor, flt: Filter,
+def response_times(*, actor: CurrentActor, cur: Cursor, flt: Filter,
                    kind: Annotated[str, Query(description="response or on_scene.")] = "response",
                    by: Annotated[str | None, Query(description="Optional dimension.")] = None,
                    limit: Limit = 500, offset: Offset = 0) -> MetricTableOut:
     """Percentiles (minutes) with counts of calls and usable rows (analysts only)."""
-    _analyst_only(request)
+    _analyst_only(actor)
     return _page(metrics.durations(DuckDBEngine(cur), flt, kind, by), limit, offset)
 
 
 @router.get("/metrics/repeat-locations")
-def repeat_locations(*, request: Request, cur: Cursor, flt: Filter,
+def repeat_locations(*, actor: CurrentActor, cur: Cursor, flt: Filter,
                      min_calls: Annotated[int, Query(ge=2, le=100000)] = 10,
                      window_days: Annotated[int, Query(ge=1, le=3660)] = 90,
                      limit: Limit = 50, offset: Offset = 0) -> MetricTableOut:
     """Blocks with ``min_calls`` or more calls in the window (analysts only)."""
-    _analyst_only(request)
+    _analyst_only(actor)
     table = metrics.repeat_locations(DuckDBEngine(cur), flt, min_calls=min_calls,
                                      window_days=window_days, limit=limit, offset=offset)
     return MetricTableOut(name=table.name, columns=list(table.columns),

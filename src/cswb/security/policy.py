@@ -28,6 +28,7 @@ class Action(StrEnum):
     AUDIT_VERIFY = "audit.verify"
     KEYS_ROTATE = "keys.rotate"
     RETENTION_RUN = "retention.run"
+    ANALYTICS_DETAIL = "analytics.detail"
 
 
 CASE_ACTIONS = frozenset({Action.CASE_READ, Action.CASE_UPDATE, Action.CASE_NOTE,
@@ -46,11 +47,12 @@ ROLE_GRANTS: dict[Role, frozenset[Action]] = {
     Role.AGENCY_REPRESENTATIVE: _CASE_WORK | {Action.CASE_UPDATE, Action.IDENTITY_READ,
                                               Action.IDENTITY_WRITE, Action.IDENTITY_SEARCH},
     Role.NAVIGATOR: _CASE_WORK,
-    Role.ANALYST: frozenset(),
+    Role.ANALYST: frozenset({Action.ANALYTICS_DETAIL}),
     Role.PUBLIC: frozenset(),
 }
 """What each role may do. Administrators run the platform but see no case; analysts work in
-the analytic zone only; navigators see the de-identified case of an involved agency."""
+the analytic zone only (and alone see its detailed metrics: repeat locations, response
+times); navigators see the de-identified case of an involved agency."""
 
 
 def is_allowed(principal: Principal, action: Action,
