@@ -3,8 +3,8 @@
     python benchmarks/api.py [--calls 10000000] [--clients 16] [--seconds 30] [--cold-seconds 10]
 
 Builds (once, reused after) a store of ``--calls`` synthetic calls: the synthetic city's CAD
-export ingested through the real pipeline, then written again with the category and flags of its
-truth table (as the classifier will fill them). Starts ``cswb serve`` on 127.0.0.1 in a
+export ingested through the real pipeline with classification at ingest on, so categories and
+flags come from ``call_classes`` as in production. Starts ``cswb serve`` on 127.0.0.1 in a
 subprocess and runs ``--clients`` threads without think time, each request one of the main
 metric endpoints with random filters (period, area, category): first for ``--cold-seconds``
 right after the server starts (cold), then for ``--seconds`` (warm). Request loops are bounded in
@@ -60,7 +60,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def ensure_store(args: argparse.Namespace) -> Path:
-    """A store of classified synthetic calls (built once per --calls and --years)."""
+    """A store of the synthetic city's CAD export, ingested with classification on.
+
+    The export ``out/synthetic_cad_<calls>_s7_y<years>_f0.01.csv`` is reused when present (else
+    written); ingest classifies each new call class as it commits (``classify_at_ingest``), so
+    the ``calls`` view reads category and flags from ``call_classes`` as in production. The
+    store is built once per ``--calls`` and ``--years`` and reused after.
+    """
     from cswb.ingest.mapping import builtin_mapping
     from cswb.ingest.pipeline import ingest_file
     from cswb.settings import load_settings
@@ -68,40 +74,21 @@ def ensure_store(args: argparse.Namespace) -> Path:
     from cswb.synth import build_city, write_export
 
     tag = f"{args.calls}_y{args.years}"
-    classified = args.workdir / f"classified_{tag}"
-    if (classified / "_manifest.json").is_file():
-        return classified
-    csv, truth = args.workdir / f"calls_{tag}.csv", args.workdir / f"truth_{tag}.parquet"
-    if not (csv.is_file() and truth.is_file()):
-        print(f"writing {args.calls:,} synthetic calls ...", file=sys.stderr)
-        write_export(build_city(7), csv, args.calls, years=args.years, truth_path=truth)
-    raw = args.workdir / f"store_{tag}"
-    settings = load_settings(data_dir=args.workdir / "var", store_url=f"duckdb:///{raw}")
+    store_dir = args.workdir / f"ingested_{tag}"
+    if (store_dir / "_manifest.json").is_file():
+        return store_dir
+    csv = HERE / "out" / f"synthetic_cad_{args.calls}_s7_y{args.years}_f0.01.csv"
+    if not csv.is_file():
+        print(f"writing {args.calls:,} synthetic calls to {csv} ...", file=sys.stderr)
+        write_export(build_city(7), csv, args.calls, years=args.years)
+    settings = load_settings(data_dir=args.workdir / "var",
+                             store_url=f"duckdb:///{store_dir}", classify_at_ingest=True)
     store = open_analytic_store(settings.resolved_store_url, settings)
-    if not store.read_manifest().tables:
-        print("ingesting ...", file=sys.stderr)
-        ingest_file(csv, builtin_mapping("synthetic_cad"), store, settings)
-    print("writing the classified store ...", file=sys.stderr)
-    write_classified(store, truth, classified, settings)
-    return classified
-
-
-def write_classified(store: Any, truth: Path, target: Path, settings: Any) -> None:
-    from cswb.storage import AnalyticStore
-    from cswb.storage.sql import lit, run
-
-    out = AnalyticStore(target, settings)
-    con = store.engine()
-    calls = store.table_sql("calls", store.read_manifest())
-    select = (f"SELECT c.* REPLACE (t.category AS category, t.flags AS flags) FROM ({calls}) "
-              f"AS c LEFT JOIN read_parquet({lit(str(truth))}) AS t USING (call_id)")
-    columns = [r[0] for r in run(con, f"DESCRIBE {select}")]
-    with out.transaction() as tx:
-        path = tx.staged_path("calls")
-        run(con, f"COPY ({select} ORDER BY local_date) TO {lit(str(path))} "
-                 "(FORMAT parquet, COMPRESSION zstd)")
-        tx.add("calls", path, columns=columns)
-    con.close()
+    print(f"ingesting {csv.name} with classification on ...", file=sys.stderr)
+    started = time.perf_counter()
+    ingest_file(csv, builtin_mapping("synthetic_cad"), store, settings)
+    print(f"ingested in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return store_dir
 
 
 # -- random requests -----------------------------------------------------------------------

@@ -97,6 +97,15 @@ class Settings(BaseSettings):
         False, description="Serve the analyst-only metrics (repeat locations, response and "
         "on-scene times) through the API; leave off until the API has accounts and roles."
     )
+    api_rollups: bool = Field(
+        True, description="Answer counting metrics from roll-up tables the server builds in "
+        "memory for each store version (first request of a version, or at start-up); off: "
+        "every request scans the calls view."
+    )
+    api_rollup_warm_level: Literal["neighbourhood", "district", "sector", "beat"] | None = Field(
+        "neighbourhood", description="Area level whose roll-ups the server builds as soon as "
+        "it starts (or none: build each on its first request)."
+    )
     populations_path: Path | None = Field(
         None, description="CSV of area populations (columns area or name, and population) "
         "for rates per 1,000 residents."

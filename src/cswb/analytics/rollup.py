@@ -1,0 +1,154 @@
+"""Roll-up tables: call counts pre-aggregated by every column the shared filter can touch.
+
+A metric that only counts calls (volumes, shares, cross-tables, the behavioural-health share,
+hour of week, rates, daily series for trends) gives the same answer from a table of counts by
+(local date, [local hour,] category, flag list, source, area) as from the ten million rows of
+``calls``: every filter of :class:`~cswb.analytics.query.CallFilter` and every grouping of
+:mod:`cswb.analytics.metrics` is a function of those columns, and ``sum(n_calls)`` over a group
+equals ``count(*)`` over the calls in it. The flag list is kept as the call's array, so the
+filter's "array contains" test reads the same on both.
+
+Roll-ups per area level (the area filter and grouping read the column the filter's level
+names), grain (``hour``, with ``local_hour``, for the hour-of-week profile; ``day``, several
+times smaller) and with or without the flag lists (without is about half the rows, and serves
+every metric that neither filters nor groups by flag). Only the hourly one with flags is
+counted from ``calls``; the others are summed from it. They are built lazily, on the first
+request that needs one, by :class:`Rollups` over one engine database, and are valid for
+exactly the store version that database's views show: a new manifest means a new database and
+new roll-ups (see ``docs/adr/0007-rollups-built-per-store-version.md``). The build SQL is
+portable (``CREATE TABLE ... AS SELECT ... GROUP BY``).
+
+What stays on the calls view: percentiles of response and on-scene time (exact, not from
+bins) and repeat locations (they need the location column).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from cswb.analytics.query import AREA_LEVELS, AnalyticsError, CallFilter, Engine
+from cswb.logging import get_logger
+
+log = get_logger("analytics.rollup")
+
+GRAINS: tuple[str, ...] = ("hour", "day")
+COUNT_COLUMN = "n_calls"
+"""The roll-up's count of calls per group (not a column of the call record)."""
+
+_BASE_COLUMNS: tuple[str, ...] = ("local_date", "category", "source")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a counting metric reads from: the calls view or a roll-up, and how to count."""
+
+    relation: str = "calls"
+    weight: str | None = None
+    """The count column of a roll-up; None for the calls view (one row per call)."""
+
+    def count(self, condition: str | None = None) -> str:
+        """Calls (meeting ``condition``) in a group: ``count`` on calls, ``sum`` on a roll-up."""
+        if self.weight is None:
+            return f"count(CASE WHEN {condition} THEN 1 END)" if condition else "count(*)"
+        value = f"CASE WHEN {condition} THEN {self.weight} END" if condition else self.weight
+        return f"coalesce(sum({value}), 0)"
+
+    @property
+    def is_rollup(self) -> bool:
+        return self.weight is not None
+
+
+CALLS = Source()
+
+
+def rollup_name(area_level: str, grain: str, flags: bool = True) -> str:
+    """The roll-up table of one area level and grain, with or without the flag lists."""
+    if area_level not in AREA_LEVELS or grain not in GRAINS:
+        raise AnalyticsError(f"no roll-up for area level {area_level!r} and grain {grain!r}")
+    return f"rollup_{area_level}_{grain}" + ("_flags" if flags else "")
+
+
+def rollup_parent(area_level: str, grain: str, flags: bool) -> tuple[str, bool] | None:
+    """The roll-up (grain, flags) another is summed from; None: the hourly one with flags,
+    which is counted from ``calls`` (the one scan of the calls per store version)."""
+    if grain == "hour" and flags:
+        return None
+    return ("hour", True) if grain == "hour" or flags else ("day", True)
+
+
+def rollup_select(area_level: str, grain: str, flags: bool = True) -> str:
+    """The portable SELECT a roll-up is built from: the hourly one with flags from ``calls``,
+    the others from it (directly or through the daily one with flags)."""
+    columns = [*_BASE_COLUMNS, area_level, *(["flags"] if flags else []),
+               *(["local_hour"] if grain == "hour" else [])]
+    keys = ", ".join(columns)
+    parent = rollup_parent(area_level, grain, flags)
+    if parent is None:
+        return (f"SELECT {keys}, count(*) AS {COUNT_COLUMN} FROM calls GROUP BY {keys} "
+                "ORDER BY local_date")
+    return (f"SELECT {keys}, sum({COUNT_COLUMN}) AS {COUNT_COLUMN} "
+            f"FROM {rollup_name(area_level, *parent)} GROUP BY {keys} ORDER BY local_date")
+
+
+class Rollups:
+    """The roll-ups of one engine database (one store version), built on first use.
+
+    ``execute`` runs one DDL statement on that database (it must be visible to every engine
+    later given this object). Builds are serialised per table: a second request for a roll-up
+    being built waits for it rather than building it again. A build that fails leaves no table
+    and is retried by the next request.
+    """
+
+    def __init__(self, execute: Callable[[str], Any], version: int | None = None) -> None:
+        self._execute = execute
+        self.version = version
+        self._built: set[str] = set()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def relation(self, area_level: str, grain: str, flags: bool = True) -> str:
+        """The name of the roll-up (built now, with those it is summed from, if it is not)."""
+        name = rollup_name(area_level, grain, flags)
+        if name in self._built:
+            return name
+        parent = rollup_parent(area_level, grain, flags)
+        if parent is not None:
+            self.relation(area_level, *parent)
+        with self._lock_for(name):
+            if name not in self._built:
+                self._execute(f"CREATE OR REPLACE TABLE {name} AS "
+                              f"{rollup_select(area_level, grain, flags)}")
+                self._built.add(name)
+                log.info("roll-up %s built for store version %s", name, self.version)
+        return name
+
+    def built(self) -> list[str]:
+        """Roll-ups built so far."""
+        return sorted(self._built)
+
+    def _lock_for(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+
+@runtime_checkable
+class RollupEngine(Protocol):
+    """An engine that can also answer from roll-ups (``rollups`` None: it cannot)."""
+
+    rollups: Rollups | None
+
+
+def source_for(engine: Engine, flt: CallFilter, *, hourly: bool = False,
+               flags: bool = False) -> Source:
+    """The smallest roll-up that answers a counting metric under ``flt`` (``hourly``: the
+    metric reads ``local_hour``; ``flags``: it reads the flag lists) if the engine has
+    roll-ups, else the calls view. Every filter field maps to a roll-up column (``tier`` is
+    refused by the filter itself), so a roll-up of the filter's area level always applies."""
+    if not isinstance(engine, RollupEngine) or engine.rollups is None:
+        return CALLS
+    relation = engine.rollups.relation(flt.area_level, "hour" if hourly else "day",
+                                       flags or flt.flag is not None)
+    return Source(relation, COUNT_COLUMN)
