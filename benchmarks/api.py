@@ -53,6 +53,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cold-seconds", type=float, default=10.0)
     parser.add_argument("--bare-requests", type=int, default=200)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--modes", choices=("both", "rollups", "calls"), default="both",
+                        help="serve from the calls view (before), roll-ups (after), or both")
     return parser.parse_args()
 
 
@@ -134,9 +136,11 @@ def random_request(rng: random.Random, u: Universe) -> tuple[str, dict[str, str]
 # -- the load ------------------------------------------------------------------------------
 
 
-def start_server(store_dir: Path, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+def start_server(store_dir: Path, args: argparse.Namespace, rollups: bool
+                 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CSWB_STORE_URL": f"duckdb:///{store_dir.resolve()}",
-           "CSWB_DATA_DIR": str(args.workdir / "var"), "CSWB_LOG_LEVEL": "ERROR"}
+           "CSWB_DATA_DIR": str(args.workdir / "var"), "CSWB_LOG_LEVEL": "ERROR",
+           "CSWB_API_ROLLUPS": "true" if rollups else "false"}
     server = subprocess.Popen([sys.executable, "-m", "cswb.cli.main", "serve", "--host",
                                "127.0.0.1", "--port", str(args.port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -204,15 +208,25 @@ class RecordingEngine:
         return self.real.rows(sql)
 
 
-def bare(store_dir: Path, u: Universe, requests: int) -> list[float]:
-    """Seconds per request of the same metrics' SQL run directly on DuckDB, one at a time."""
+def bare(store_dir: Path, u: Universe, requests: int, rollups: bool) -> list[float]:
+    """Seconds per request of the same metrics' SQL run directly on DuckDB, one at a time
+    (on the calls view, or on roll-ups built first in the same database)."""
     from cswb.analytics import metrics
     from cswb.analytics.query import CallFilter, DuckDBEngine
+    from cswb.analytics.rollup import Rollups
     from cswb.settings import load_settings
     from cswb.storage import AnalyticStore
+    from cswb.storage.sql import run
 
     con = AnalyticStore(store_dir, load_settings()).connect()
-    engine = DuckDBEngine(con)
+    engine = DuckDBEngine(con, Rollups(lambda sql: run(con, sql)) if rollups else None)
+    if engine.rollups is not None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        engine.rollups.relation("neighbourhood", flags=False)  # and the one with flags
+        print(f"roll-ups of neighbourhood built in {time.perf_counter() - wall:.1f} s "
+              f"({time.process_time() - cpu:.1f} s CPU): " + ", ".join(
+                  f"{name} {run(con, f'SELECT count(*) FROM {name}')[0][0]:,} rows"
+                  for name in engine.rollups.built()))
     rng = random.Random(99)
     timings = []
     for _ in range(requests):
@@ -229,7 +243,7 @@ def bare(store_dir: Path, u: Universe, requests: int) -> list[float]:
             metrics.crime_split(recorder, flt)
         started = time.perf_counter()
         for sql in recorder.sql:
-            con.execute(sql).fetchall()
+            run(con, sql)
         timings.append(time.perf_counter() - started)
     con.close()
     return timings
@@ -241,10 +255,30 @@ def pct(values: list[float], p: float) -> float:
 
 
 def report(label: str, latencies: list[float], failures: int, wall: float) -> None:
-    print(f"{label:<6} {len(latencies):>6} requests in {wall:5.1f} s = "
+    print(f"{label:<16} {len(latencies):>6} requests in {wall:5.1f} s = "
           f"{len(latencies) / wall:7.1f} req/s   p50 {pct(latencies, 50) * 1000:7.1f} ms   "
           f"p95 {pct(latencies, 95) * 1000:7.1f} ms   p99 {pct(latencies, 99) * 1000:7.1f} ms"
-          f"   failed {failures}")
+          f"   max {max(latencies, default=float('nan')) * 1000:7.1f} ms   failed {failures}")
+
+
+def report_bare(label: str, timings: list[float]) -> None:
+    print(f"{label:<16} {len(timings):>6} requests, one at a time, DuckDB only: "
+          f"p50 {pct(timings, 50) * 1000:7.1f} ms   p95 {pct(timings, 95) * 1000:7.1f} ms"
+          f"   ({1 / (sum(timings) / len(timings)):.1f} req/s on one connection)")
+
+
+Run = tuple[list[float], int, float]
+
+
+def serve_and_load(store_dir: Path, args: argparse.Namespace, u: Universe, rollups: bool
+                   ) -> tuple[Run, Run]:
+    """Cold then warm load against a freshly started server."""
+    server = start_server(store_dir, args, rollups)
+    try:
+        return load(args, u, args.cold_seconds, seed=1), load(args, u, args.seconds, seed=2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def main() -> int:
@@ -254,25 +288,29 @@ def main() -> int:
     u = universe(store_dir)
     print(f"store: {args.calls:,} calls, {u.first} to {u.last}, {len(u.areas)} areas, "
           f"{len(u.categories)} categories; {args.clients} clients, {os.cpu_count()} cores")
-    server = start_server(store_dir, args)
-    try:
-        cold = load(args, u, args.cold_seconds, seed=1)
-        warm = load(args, u, args.seconds, seed=2)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    bare_times = bare(store_dir, u, args.bare_requests)
-    report("cold", *cold)
-    report("warm", *warm)
-    print(f"bare   {len(bare_times):>6} requests, one at a time, DuckDB only: "
-          f"p50 {pct(bare_times, 50) * 1000:7.1f} ms   p95 {pct(bare_times, 95) * 1000:7.1f} ms"
-          f"   ({1 / (sum(bare_times) / len(bare_times)):.1f} req/s on one connection)")
+    modes = {"calls": [False], "rollups": [True], "both": [False, True]}[args.modes]
+    results: dict[bool, tuple[Run, Run, list[float]]] = {}
+    for rollups in modes:
+        cold, warm = serve_and_load(store_dir, args, u, rollups)
+        results[rollups] = (cold, warm, bare(store_dir, u, args.bare_requests, rollups))
+    for rollups, (cold, warm, bare_times) in results.items():
+        name = "roll-ups" if rollups else "calls view"
+        report(f"{name} cold", *cold)
+        report(f"{name} warm", *warm)
+        report_bare(f"{name} bare", bare_times)
+        print(f"{name} ratio: warm p50 / bare p50 "
+              f"{pct(warm[0], 50) / pct(bare_times, 50):.1f}x   warm p95 / bare p95 "
+              f"{pct(warm[0], 95) / pct(bare_times, 95):.1f}x (the API's latency includes "
+              f"queueing behind {args.clients} clients on {os.cpu_count()} cores)")
+    if len(results) == 2:
+        before, after = results[False][1][0], results[True][1][0]
+        print(f"baseline: calls view, same run. warm p95 calls view / roll-ups "
+              f"{pct(before, 95) / pct(after, 95):.1f}x; warm req/s roll-ups / calls view "
+              f"{(len(after) / results[True][1][2]) / (len(before) / results[False][1][2]):.1f}x")
+    cold, warm, _ = results[modes[-1]]
     warm_p95, cold_p95 = pct(warm[0], 95), pct(cold[0], 95)
-    print(f"ratio  warm p50 / bare p50 {pct(warm[0], 50) / pct(bare_times, 50):.1f}x   "
-          f"warm p95 / bare p95 {warm_p95 / pct(bare_times, 95):.1f}x "
-          f"(the API's latency includes queueing behind {args.clients} clients on "
-          f"{os.cpu_count()} cores)")
-    print(f"target warm p95 < {TARGET_WARM_P95 * 1000:.0f} ms: "
+    print(f"target ({'roll-ups' if modes[-1] else 'calls view'}) warm p95 < "
+          f"{TARGET_WARM_P95 * 1000:.0f} ms: "
           f"{'MET' if warm_p95 < TARGET_WARM_P95 else 'NOT MET'} ({warm_p95 * 1000:.0f} ms); "
           f"cold p95 < {TARGET_COLD_P95 * 1000:.0f} ms: "
           f"{'MET' if cold_p95 < TARGET_COLD_P95 else 'NOT MET'} ({cold_p95 * 1000:.0f} ms)")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from cswb.analytics import disclosure, metrics
 from cswb.analytics.forecast import ForecastSpec, call_counts
 from cswb.analytics.query import AREA_LEVELS, FLAGS, AnalyticsError, CallFilter, DuckDBEngine
-from cswb.analytics.rollup import CALLS, Rollups, rollup_name, source_for
+from cswb.analytics.rollup import CALLS, Rollups, hour_column, rollup_name, source_for
 from cswb.analytics.tables import MetricTable
 from cswb.analytics.trends import recent_change
 from cswb.api import create_app
@@ -106,7 +106,7 @@ def answers(engine: DuckDBEngine, flt: CallFilter) -> list[Any]:
 def test_rollups_give_the_calls_view_answers(flt: CallFilter) -> None:
     raw, rolled = engines()
     assert source_for(raw, flt) == CALLS
-    assert source_for(rolled, flt).relation == rollup_name(flt.area_level, "day",
+    assert source_for(rolled, flt).relation == rollup_name(flt.area_level,
                                                            flags=flt.flag is not None)
     expected, got = answers(raw, flt), answers(rolled, flt)
     assert got == expected
@@ -116,21 +116,23 @@ def test_rollups_give_the_calls_view_answers(flt: CallFilter) -> None:
                 assert disclosure.publish(have, threshold) == disclosure.publish(want, threshold)
 
 
-def test_rollups_are_smaller_than_calls_and_built_once() -> None:
+def test_rollups_are_smaller_than_calls_and_count_every_call() -> None:
     raw, rolled = engines()
     assert rolled.rollups is not None
     metrics.hour_of_week(rolled, CallFilter(area_level="beat"))
-    metrics.volumes(rolled, CallFilter(area_level="beat"), "flag")
-    assert rollup_name("beat", "hour", flags=False) in rolled.rollups.built()
-    hourly = run(raw.con, f"SELECT count(*), sum(n_calls) FROM {rollup_name('beat', 'hour')}")
-    daily = run(raw.con, f"SELECT count(*), sum(n_calls) FROM {rollup_name('beat', 'day')}")
-    assert hourly[0][1] == daily[0][1] == 1500
-    assert daily[0][0] < hourly[0][0] <= 1500
+    assert rolled.rollups.built()[:2] == [rollup_name("beat", flags=False), rollup_name("beat")]
+    hours = " + ".join(hour_column(h) for h in range(24))
+    for name in rolled.rollups.built()[:2]:
+        rows, calls, by_hour = run(raw.con, f"SELECT count(*), sum(n_calls), "
+                                            f"sum({hours} + n_no_hour) FROM {name}")[0]
+        assert calls == by_hour == 1500 and rows < 1500
+    assert run(raw.con, f"SELECT count(*) FROM {rollup_name('beat', flags=False)}")[0][0] < \
+        run(raw.con, f"SELECT count(*) FROM {rollup_name('beat')}")[0][0]
 
 
 def test_an_unknown_level_has_no_rollup() -> None:
     with pytest.raises(AnalyticsError, match="no roll-up"):
-        rollup_name("postcode", "day")
+        rollup_name("postcode")
 
 
 def _reader(store: AnalyticStore, settings: Settings, **overrides: Any) -> StoreReader:
@@ -146,9 +148,8 @@ def test_reader_rollups_follow_the_store_version(settings: Settings,
         assert rollups is not None and rollups.version == 1
         engine = DuckDBEngine(cur, rollups)
         assert metrics.total_calls(engine, CallFilter()) == 200
-        assert rollups.built() == [rollup_name("neighbourhood", "day", flags=False),
-                                   rollup_name("neighbourhood", "day"),
-                                   rollup_name("neighbourhood", "hour")]
+        assert rollups.built() == [rollup_name("neighbourhood", flags=False),
+                                   rollup_name("neighbourhood")]
     store_with_calls(store, random_calls(50, seed=2))  # a new batch: a new version
     with reader.cursor_and_rollups() as (cur, rollups):
         assert rollups is not None and rollups.version == 2 and rollups.built() == []

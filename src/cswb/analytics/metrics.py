@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cswb.analytics.query import (
     BH_FLAGS,
@@ -20,7 +20,7 @@ from cswb.analytics.query import (
     Engine,
     values_table,
 )
-from cswb.analytics.rollup import source_for
+from cswb.analytics.rollup import NO_HOUR_COLUMN, hour_column, source_for
 from cswb.analytics.tables import MetricTable
 from cswb.storage.sql import lit
 
@@ -176,9 +176,17 @@ def hour_of_week(engine: Engine, flt: CallFilter) -> MetricTable:
     """
     d = engine.dialect
     dow = d.day_of_week("local_date")
-    src = source_for(engine, flt, hourly=True)
-    found = engine.rows(f"SELECT {dow}, local_hour, {src.count()} FROM {src.relation}"
-                        f"{flt.where(d)} GROUP BY 1, 2")
+    src = source_for(engine, flt)
+    if src.is_rollup:  # one row per day of week, the hours in columns
+        hours = ", ".join(f"sum({hour_column(h)})" for h in range(24))
+        by_day = engine.rows(f"SELECT {dow}, {hours}, sum({NO_HOUR_COLUMN}) FROM "
+                             f"{src.relation}{flt.where(d)} GROUP BY 1")
+        found: list[tuple[Any, ...]] = [(day, hour, by_hour[hour]) for day, *by_hour, _ in by_day
+                 for hour in range(24)]
+        found += [(None, None, row[-1]) for row in by_day]
+    else:
+        found = engine.rows(f"SELECT {dow}, local_hour, count(*) FROM calls{flt.where(d)} "
+                            "GROUP BY 1, 2")
     counts = {(int(a), int(b)): int(n) for a, b, n in found if a is not None and b is not None}
     without_hour = sum(int(n) for _, hour, n in found if hour is None)
     rows = [(day, hour, counts.get((day, hour), 0)) for day in range(7) for hour in range(24)]

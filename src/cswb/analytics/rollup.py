@@ -1,22 +1,25 @@
 """Roll-up tables: call counts pre-aggregated by every column the shared filter can touch.
 
 A metric that only counts calls (volumes, shares, cross-tables, the behavioural-health share,
-hour of week, rates, daily series for trends) gives the same answer from a table of counts by
-(local date, [local hour,] category, flag list, source, area) as from the ten million rows of
+hour of week, rates, daily series for trends and forecasts) gives the same answer from a table
+of counts by (local date, category, flag list, source, area) as from the ten million rows of
 ``calls``: every filter of :class:`~cswb.analytics.query.CallFilter` and every grouping of
 :mod:`cswb.analytics.metrics` is a function of those columns, and ``sum(n_calls)`` over a group
 equals ``count(*)`` over the calls in it. The flag list is kept as the call's array, so the
-filter's "array contains" test reads the same on both.
+filter's "array contains" test reads the same on both. The local hour is not a key: each row
+holds its calls per hour in 24 columns (``n_h00`` ... ``n_h23``) and those without an hour in
+``n_no_hour``, so the hour-of-week profile reads as many rows as the daily counts do (a key
+would multiply them by about eight).
 
 Roll-ups per area level (the area filter and grouping read the column the filter's level
-names), grain (``hour``, with ``local_hour``, for the hour-of-week profile; ``day``, several
-times smaller) and with or without the flag lists (without is about half the rows, and serves
-every metric that neither filters nor groups by flag). Only the hourly one with flags is
-counted from ``calls``; the others are summed from it. They are built lazily, on the first
-request that needs one, by :class:`Rollups` over one engine database, and are valid for
-exactly the store version that database's views show: a new manifest means a new database and
-new roll-ups (see ``docs/adr/0007-rollups-built-per-store-version.md``). The build SQL is
-portable (``CREATE TABLE ... AS SELECT ... GROUP BY``).
+names), with or without the flag lists (without is about half the rows, and serves every metric
+that neither filters nor groups by flag). The one with flags is counted from ``calls`` (the
+one scan of the calls per store version and level); the one without is summed from it. They
+are built lazily, on the first request that needs one, by :class:`Rollups` over one engine
+database, and are valid for exactly the store version that database's views show: a new
+manifest means a new database and new roll-ups (see
+``docs/adr/0007-rollups-built-per-store-version.md``). The build SQL is portable (``CREATE
+TABLE ... AS SELECT ... GROUP BY``).
 
 What stays on the calls view: percentiles of response and on-scene time (exact, not from
 bins) and repeat locations (they need the location column).
@@ -34,11 +37,17 @@ from cswb.logging import get_logger
 
 log = get_logger("analytics.rollup")
 
-GRAINS: tuple[str, ...] = ("hour", "day")
 COUNT_COLUMN = "n_calls"
 """The roll-up's count of calls per group (not a column of the call record)."""
+NO_HOUR_COLUMN = "n_no_hour"
+"""Calls of the group whose source gives no local hour."""
 
 _BASE_COLUMNS: tuple[str, ...] = ("local_date", "category", "source")
+
+
+def hour_column(hour: int) -> str:
+    """The roll-up column counting a group's calls in one local hour (0-23)."""
+    return f"n_h{hour:02d}"
 
 
 @dataclass(frozen=True)
@@ -64,33 +73,28 @@ class Source:
 CALLS = Source()
 
 
-def rollup_name(area_level: str, grain: str, flags: bool = True) -> str:
-    """The roll-up table of one area level and grain, with or without the flag lists."""
-    if area_level not in AREA_LEVELS or grain not in GRAINS:
-        raise AnalyticsError(f"no roll-up for area level {area_level!r} and grain {grain!r}")
-    return f"rollup_{area_level}_{grain}" + ("_flags" if flags else "")
+def rollup_name(area_level: str, flags: bool = True) -> str:
+    """The roll-up table of one area level, with or without the flag lists."""
+    if area_level not in AREA_LEVELS:
+        raise AnalyticsError(f"no roll-up for area level {area_level!r}")
+    return f"rollup_{area_level}" + ("_flags" if flags else "")
 
 
-def rollup_parent(area_level: str, grain: str, flags: bool) -> tuple[str, bool] | None:
-    """The roll-up (grain, flags) another is summed from; None: the hourly one with flags,
-    which is counted from ``calls`` (the one scan of the calls per store version)."""
-    if grain == "hour" and flags:
-        return None
-    return ("hour", True) if grain == "hour" or flags else ("day", True)
-
-
-def rollup_select(area_level: str, grain: str, flags: bool = True) -> str:
-    """The portable SELECT a roll-up is built from: the hourly one with flags from ``calls``,
-    the others from it (directly or through the daily one with flags)."""
-    columns = [*_BASE_COLUMNS, area_level, *(["flags"] if flags else []),
-               *(["local_hour"] if grain == "hour" else [])]
-    keys = ", ".join(columns)
-    parent = rollup_parent(area_level, grain, flags)
-    if parent is None:
-        return (f"SELECT {keys}, count(*) AS {COUNT_COLUMN} FROM calls GROUP BY {keys} "
-                "ORDER BY local_date")
-    return (f"SELECT {keys}, sum({COUNT_COLUMN}) AS {COUNT_COLUMN} "
-            f"FROM {rollup_name(area_level, *parent)} GROUP BY {keys} ORDER BY local_date")
+def rollup_select(area_level: str, flags: bool = True) -> str:
+    """The portable SELECT a roll-up is built from: with flags, counted from ``calls``;
+    without, summed from the one with flags."""
+    keys = ", ".join([*_BASE_COLUMNS, area_level, *(["flags"] if flags else [])])
+    measures = [COUNT_COLUMN, NO_HOUR_COLUMN, *(hour_column(h) for h in range(24))]
+    if flags:
+        counts = ", ".join([
+            f"count(*) AS {COUNT_COLUMN}",
+            f"count(CASE WHEN local_hour IS NULL THEN 1 END) AS {NO_HOUR_COLUMN}",
+            *(f"count(CASE WHEN local_hour = {h} THEN 1 END) AS {hour_column(h)}"
+              for h in range(24))])
+        return f"SELECT {keys}, {counts} FROM calls GROUP BY {keys} ORDER BY local_date"
+    sums = ", ".join(f"sum({m}) AS {m}" for m in measures)
+    return (f"SELECT {keys}, {sums} FROM {rollup_name(area_level)} GROUP BY {keys} "
+            "ORDER BY local_date")
 
 
 class Rollups:
@@ -109,18 +113,17 @@ class Rollups:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def relation(self, area_level: str, grain: str, flags: bool = True) -> str:
-        """The name of the roll-up (built now, with those it is summed from, if it is not)."""
-        name = rollup_name(area_level, grain, flags)
+    def relation(self, area_level: str, flags: bool = True) -> str:
+        """The name of the roll-up (built now, with the one it is summed from, if it is not)."""
+        name = rollup_name(area_level, flags)
         if name in self._built:
             return name
-        parent = rollup_parent(area_level, grain, flags)
-        if parent is not None:
-            self.relation(area_level, *parent)
+        if not flags:
+            self.relation(area_level, flags=True)
         with self._lock_for(name):
             if name not in self._built:
                 self._execute(f"CREATE OR REPLACE TABLE {name} AS "
-                              f"{rollup_select(area_level, grain, flags)}")
+                              f"{rollup_select(area_level, flags)}")
                 self._built.add(name)
                 log.info("roll-up %s built for store version %s", name, self.version)
         return name
@@ -141,14 +144,12 @@ class RollupEngine(Protocol):
     rollups: Rollups | None
 
 
-def source_for(engine: Engine, flt: CallFilter, *, hourly: bool = False,
-               flags: bool = False) -> Source:
-    """The smallest roll-up that answers a counting metric under ``flt`` (``hourly``: the
-    metric reads ``local_hour``; ``flags``: it reads the flag lists) if the engine has
-    roll-ups, else the calls view. Every filter field maps to a roll-up column (``tier`` is
-    refused by the filter itself), so a roll-up of the filter's area level always applies."""
+def source_for(engine: Engine, flt: CallFilter, *, flags: bool = False) -> Source:
+    """The smallest roll-up that answers a counting metric under ``flt`` (``flags``: the
+    metric reads the flag lists) if the engine has roll-ups, else the calls view. Every filter
+    field maps to a roll-up column (``tier`` is refused by the filter itself), so a roll-up of
+    the filter's area level always applies."""
     if not isinstance(engine, RollupEngine) or engine.rollups is None:
         return CALLS
-    relation = engine.rollups.relation(flt.area_level, "hour" if hourly else "day",
-                                       flags or flt.flag is not None)
+    relation = engine.rollups.relation(flt.area_level, flags or flt.flag is not None)
     return Source(relation, COUNT_COLUMN)
