@@ -222,7 +222,8 @@ def bare(store_dir: Path, u: Universe, requests: int, rollups: bool) -> list[flo
     engine = DuckDBEngine(con, Rollups(lambda sql: run(con, sql)) if rollups else None)
     if engine.rollups is not None:
         wall, cpu = time.perf_counter(), time.process_time()
-        engine.rollups.relation("neighbourhood", flags=False)  # and the one with flags
+        for flags in (True, False):
+            engine.rollups.relation("neighbourhood", flags, monthly=True)  # and the daily one
         print(f"roll-ups of neighbourhood built in {time.perf_counter() - wall:.1f} s "
               f"({time.process_time() - cpu:.1f} s CPU): " + ", ".join(
                   f"{name} {run(con, f'SELECT count(*) FROM {name}')[0][0]:,} rows"

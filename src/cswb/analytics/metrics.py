@@ -71,7 +71,7 @@ def dimension_expr(dimension: str, flt: CallFilter, grain: str = "month") -> str
 
 def total_calls(engine: Engine, flt: CallFilter) -> int:
     """Calls matching the filter."""
-    src = source_for(engine, flt)
+    src = source_for(engine, flt, months=True)
     return int(engine.rows(f"SELECT {src.count()} FROM {src.relation}"
                            f"{flt.where(engine.dialect)}")[0][0])
 
@@ -89,7 +89,7 @@ def volumes(engine: Engine, flt: CallFilter, by: str, grain: str = "month") -> M
     else:
         key = dimension_expr(by, flt, grain)
         order = "1" if by == "period" else "2 DESC, 1"
-        src = source_for(engine, flt)
+        src = source_for(engine, flt, months=by != "period" or grain == "month")
         rows = engine.rows(f"SELECT {key} AS k, {src.count()} AS n FROM {src.relation}"
                            f"{flt.where(engine.dialect)} GROUP BY 1 ORDER BY {order}")
         total = sum(int(n) for _, n in rows)  # every call has one key (NULL is a group too)
@@ -101,7 +101,7 @@ def volumes(engine: Engine, flt: CallFilter, by: str, grain: str = "month") -> M
 
 def _flag_counts(engine: Engine, flt: CallFilter) -> list[tuple[str, int]]:
     d = engine.dialect
-    src = source_for(engine, flt, flags=True)
+    src = source_for(engine, flt, flags=True, months=True)
     hit = src.weight or "1"  # the calls a row stands for
     count = "coalesce(sum(c.flag_hit), 0)" if src.is_rollup else "count(c.flag_hit)"
     sql = (f"SELECT f.flag, {count} FROM {values_table('f', 'flag', FLAGS)} "
@@ -118,7 +118,7 @@ def crosstab(engine: Engine, flt: CallFilter, rows: str, cols: str,
         raise AnalyticsError("a two-way table by flag would count calls more than once; "
                              "filter by the flag instead")
     r, c = dimension_expr(rows, flt, grain), dimension_expr(cols, flt, grain)
-    src = source_for(engine, flt)
+    src = source_for(engine, flt, months="period" not in (rows, cols) or grain == "month")
     result = engine.rows(f"SELECT {r}, {c}, {src.count()} FROM {src.relation}"
                          f"{flt.where(engine.dialect)} GROUP BY 1, 2 ORDER BY 1, 2")
     return MetricTable(f"calls_by_{rows}_and_{cols}", (rows, cols, "calls"),
@@ -155,7 +155,7 @@ def behavioural_health(engine: Engine, flt: CallFilter) -> BehaviouralHealthShar
     any_flag = " OR ".join(d.array_contains("flags", lit(f)) for f in BH_FLAGS)
     by_cat = f"category = {lit(BH_CATEGORY)}"
     flag_hit = f"coalesce(({any_flag}), false)"
-    src = source_for(engine, flt, flags=True)
+    src = source_for(engine, flt, flags=True, months=True)
     sql = (f"SELECT {src.count()}, {src.count('category IS NOT NULL')}, "
            f"{src.count(f'{by_cat} OR {flag_hit}')}, {src.count(by_cat)}, "
            f"{src.count(f'category IS NOT NULL AND category <> {lit(BH_CATEGORY)} AND {flag_hit}')}"
@@ -175,8 +175,8 @@ def hour_of_week(engine: Engine, flt: CallFilter) -> MetricTable:
     Calls whose source gives only a date (no local hour) are left out and counted in the notes.
     """
     d = engine.dialect
-    dow = d.day_of_week("local_date")
-    src = source_for(engine, flt)
+    src = source_for(engine, flt, months=True)
+    dow = "day_of_week" if src.monthly else d.day_of_week("local_date")
     if src.is_rollup:  # one row per day of week, the hours in columns
         hours = ", ".join(f"sum({hour_column(h)})" for h in range(24))
         by_day = engine.rows(f"SELECT {dow}, {hours}, sum({NO_HOUR_COLUMN}) FROM "
@@ -275,7 +275,7 @@ def rates_per_1000(engine: Engine, flt: CallFilter,
     bad = [a for a, p in populations.items() if p <= 0]
     if bad:
         raise AnalyticsError(f"{len(bad)} area(s) have a population of zero or less")
-    src = source_for(engine, flt)
+    src = source_for(engine, flt, months=True)
     counts = dict(engine.rows(f"SELECT {flt.area_level}, {src.count()} FROM {src.relation}"
                               f"{flt.where(engine.dialect, f'{flt.area_level} IS NOT NULL')}"
                               " GROUP BY 1"))

@@ -30,9 +30,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from cswb.analytics.query import AREA_LEVELS, AnalyticsError, CallFilter, Engine
+from cswb.analytics.query import AREA_LEVELS, AnalyticsError, CallFilter, Dialect, Engine
 from cswb.logging import get_logger
 
 log = get_logger("analytics.rollup")
@@ -57,6 +58,9 @@ class Source:
     relation: str = "calls"
     weight: str | None = None
     """The count column of a roll-up; None for the calls view (one row per call)."""
+    monthly: bool = False
+    """A monthly roll-up: ``local_date`` is the first day of the month, and the day of week
+    is the column ``day_of_week``."""
 
     def count(self, condition: str | None = None) -> str:
         """Calls (meeting ``condition``) in a group: ``count`` on calls, ``sum`` on a roll-up."""
@@ -73,18 +77,41 @@ class Source:
 CALLS = Source()
 
 
-def rollup_name(area_level: str, flags: bool = True) -> str:
-    """The roll-up table of one area level, with or without the flag lists."""
+def rollup_name(area_level: str, flags: bool = True, monthly: bool = False) -> str:
+    """The roll-up table of one area level, with or without the flag lists, by day or month."""
     if area_level not in AREA_LEVELS:
         raise AnalyticsError(f"no roll-up for area level {area_level!r}")
-    return f"rollup_{area_level}" + ("_flags" if flags else "")
+    return f"rollup_{area_level}" + ("_month" if monthly else "") + ("_flags" if flags else "")
+
+
+def whole_months(flt: CallFilter) -> bool:
+    """The filter's period starts on a first and ends on a last day of a month (or is open):
+    a monthly roll-up then holds exactly its calls."""
+    return ((flt.date_from is None or flt.date_from.day == 1)
+            and (flt.date_to is None or (flt.date_to + timedelta(days=1)).day == 1))
+
+
+def _measures() -> list[str]:
+    return [COUNT_COLUMN, NO_HOUR_COLUMN, *(hour_column(h) for h in range(24))]
+
+
+def monthly_select(area_level: str, flags: bool, dialect: Dialect) -> str:
+    """The portable SELECT of a monthly roll-up, summed from the daily one (by month and day
+    of week, so the hour-of-week profile can be read from it)."""
+    keys = ", ".join(["category", "source", area_level, *(["flags"] if flags else [])])
+    month = "CAST(date_trunc('month', local_date) AS DATE)"
+    dow = dialect.day_of_week("local_date")
+    sums = ", ".join(f"sum({m}) AS {m}" for m in _measures())
+    return (f"SELECT {month} AS local_date, {dow} AS day_of_week, {keys}, {sums} "
+            f"FROM {rollup_name(area_level, flags)} GROUP BY {month}, {dow}, {keys} "
+            "ORDER BY 1")
 
 
 def rollup_select(area_level: str, flags: bool = True) -> str:
-    """The portable SELECT a roll-up is built from: with flags, counted from ``calls``;
+    """The portable SELECT a daily roll-up is built from: with flags, counted from ``calls``;
     without, summed from the one with flags."""
     keys = ", ".join([*_BASE_COLUMNS, area_level, *(["flags"] if flags else [])])
-    measures = [COUNT_COLUMN, NO_HOUR_COLUMN, *(hour_column(h) for h in range(24))]
+    measures = _measures()
     if flags:
         counts = ", ".join([
             f"count(*) AS {COUNT_COLUMN}",
@@ -106,24 +133,30 @@ class Rollups:
     and is retried by the next request.
     """
 
-    def __init__(self, execute: Callable[[str], Any], version: int | None = None) -> None:
+    def __init__(self, execute: Callable[[str], Any], version: int | None = None,
+                 dialect: Dialect | None = None) -> None:
         self._execute = execute
         self.version = version
+        self.dialect = dialect or Dialect()
         self._built: set[str] = set()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def relation(self, area_level: str, flags: bool = True) -> str:
-        """The name of the roll-up (built now, with the one it is summed from, if it is not)."""
-        name = rollup_name(area_level, flags)
+    def relation(self, area_level: str, flags: bool = True, monthly: bool = False) -> str:
+        """The name of the roll-up (built now, with those it is summed from, if it is not)."""
+        name = rollup_name(area_level, flags, monthly)
         if name in self._built:
             return name
-        if not flags:
-            self.relation(area_level, flags=True)
+        if monthly:
+            self.relation(area_level, flags)
+            select = monthly_select(area_level, flags, self.dialect)
+        else:
+            if not flags:
+                self.relation(area_level, flags=True)
+            select = rollup_select(area_level, flags)
         with self._lock_for(name):
             if name not in self._built:
-                self._execute(f"CREATE OR REPLACE TABLE {name} AS "
-                              f"{rollup_select(area_level, flags)}")
+                self._execute(f"CREATE OR REPLACE TABLE {name} AS {select}")
                 self._built.add(name)
                 log.info("roll-up %s built for store version %s", name, self.version)
         return name
@@ -144,12 +177,16 @@ class RollupEngine(Protocol):
     rollups: Rollups | None
 
 
-def source_for(engine: Engine, flt: CallFilter, *, flags: bool = False) -> Source:
-    """The smallest roll-up that answers a counting metric under ``flt`` (``flags``: the
-    metric reads the flag lists) if the engine has roll-ups, else the calls view. Every filter
-    field maps to a roll-up column (``tier`` is refused by the filter itself), so a roll-up of
-    the filter's area level always applies."""
+def source_for(engine: Engine, flt: CallFilter, *, flags: bool = False,
+               months: bool = False) -> Source:
+    """The smallest roll-up that answers a counting metric under ``flt`` if the engine has
+    roll-ups, else the calls view. ``flags``: the metric reads the flag lists; ``months``: it
+    reads dates only through the filter, months or the day of week, so a monthly roll-up serves
+    it when the filter's period is whole months. Every filter field maps to a roll-up column
+    (``tier`` is refused by the filter itself), so a roll-up of the filter's area level always
+    applies."""
     if not isinstance(engine, RollupEngine) or engine.rollups is None:
         return CALLS
-    relation = engine.rollups.relation(flt.area_level, flags or flt.flag is not None)
-    return Source(relation, COUNT_COLUMN)
+    monthly = months and whole_months(flt)
+    relation = engine.rollups.relation(flt.area_level, flags or flt.flag is not None, monthly)
+    return Source(relation, COUNT_COLUMN, monthly)

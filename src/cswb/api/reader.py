@@ -59,7 +59,8 @@ class StoreReader:
         """Build the roll-ups of ``area_level`` for the committed store version now."""
         with self.cursor_and_rollups() as (_, rollups):
             if rollups is not None:
-                rollups.relation(area_level, flags=False)  # and the one with flags
+                for flags in (True, False):
+                    rollups.relation(area_level, flags, monthly=True)  # and the daily one
 
     def close(self) -> None:
         """Release the shared database (open cursors keep it alive until they close)."""
