@@ -166,6 +166,19 @@ def test_reader_rollups_follow_the_store_version(settings: Settings,
     with reader.cursor_and_rollups() as (cur, rollups):
         assert rollups is not None and rollups.version == 2 and rollups.built() == []
         assert metrics.total_calls(DuckDBEngine(cur, rollups), CallFilter()) == 250
+    restarted = _reader(store, settings)  # a new server: loads the version's cached roll-ups
+    with restarted.cursor_and_rollups() as (cur, rollups):
+        assert rollups is not None and rollups.cache is not None
+        monthly = rollup_name("neighbourhood", flags=False, monthly=True)
+        assert sorted(p.name for p in rollups.cache.iterdir()) == [
+            f"{rollup_name('neighbourhood', flags=False)}.parquet",
+            f"{rollup_name('neighbourhood')}.parquet", f"{monthly}.parquet"]
+        assert metrics.total_calls(DuckDBEngine(cur, rollups), CallFilter()) == 250
+        assert rollups.built() == [monthly]  # loaded alone: nothing rebuilt from the calls
+        assert len(list(rollups.cache.parent.iterdir())) == 1  # version 1's folder is gone
+    uncached = _reader(store, settings, api_rollup_cache=False)
+    with uncached.cursor_and_rollups() as (cur, rollups):
+        assert rollups is not None and rollups.cache is None
     off = _reader(store, settings, api_rollups=False)
     with off.cursor_and_rollups() as (cur, rollups):
         assert rollups is None

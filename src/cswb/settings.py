@@ -106,6 +106,10 @@ class Settings(BaseSettings):
         "neighbourhood", description="Area level whose roll-ups the server builds as soon as "
         "it starts (or none: build each on its first request)."
     )
+    api_rollup_cache: bool = Field(
+        True, description="Keep built roll-ups as Parquet under <data_dir>/rollups, one folder "
+        "per store version, so a restarted server loads them instead of rebuilding."
+    )
     populations_path: Path | None = Field(
         None, description="CSV of area populations (columns area or name, and population) "
         "for rates per 1,000 residents."

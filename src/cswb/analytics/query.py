@@ -88,7 +88,9 @@ class DuckDBEngine:
     """The embedded engine: a DuckDB connection (or cursor) with the store's views.
 
     With ``rollups`` (built in the same database), counting metrics answer from them
-    (:mod:`cswb.analytics.rollup`); without, everything reads the calls view.
+    (:mod:`cswb.analytics.rollup`); without, everything reads the calls view. Roll-ups count
+    the whole ``calls`` view: an engine whose ``calls`` is narrowed (a temporary view of one
+    tier, say) must set ``rollups`` to None.
     """
 
     dialect: Dialect = Dialect()

@@ -18,7 +18,7 @@ one scan of the calls per store version and level); the one without is summed fr
 are built lazily, on the first request that needs one, by :class:`Rollups` over one engine
 database, and are valid for exactly the store version that database's views show: a new
 manifest means a new database and new roll-ups (see
-``docs/adr/0007-rollups-built-per-store-version.md``). The build SQL is portable (``CREATE
+``docs/adr/0009-rollups-built-per-store-version.md``). The build SQL is portable (``CREATE
 TABLE ... AS SELECT ... GROUP BY``).
 
 What stays on the calls view: percentiles of response and on-scene time (exact, not from
@@ -27,14 +27,20 @@ bins) and repeat locations (they need the location column).
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+import duckdb
 
 from cswb.analytics.query import AREA_LEVELS, AnalyticsError, CallFilter, Dialect, Engine
 from cswb.logging import get_logger
+from cswb.storage.sql import lit
 
 log = get_logger("analytics.rollup")
 
@@ -131,13 +137,19 @@ class Rollups:
     later given this object). Builds are serialised per table: a second request for a roll-up
     being built waits for it rather than building it again. A build that fails leaves no table
     and is retried by the next request.
+
+    With a ``cache`` folder (one per store version: the caller keys it), each built table is
+    also written there as Parquet and later loaded from there instead of being rebuilt, so a
+    restarted server does not scan the calls again. A cache that cannot be written is logged
+    and ignored.
     """
 
     def __init__(self, execute: Callable[[str], Any], version: int | None = None,
-                 dialect: Dialect | None = None) -> None:
+                 dialect: Dialect | None = None, cache: Path | None = None) -> None:
         self._execute = execute
         self.version = version
         self.dialect = dialect or Dialect()
+        self.cache = cache
         self._built: set[str] = set()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -147,19 +159,37 @@ class Rollups:
         name = rollup_name(area_level, flags, monthly)
         if name in self._built:
             return name
-        if monthly:
+        cached = self.cache / f"{name}.parquet" if self.cache else None
+        if cached is not None and cached.is_file():
+            select = f"SELECT * FROM read_parquet({lit(str(cached))})"
+        elif monthly:
             self.relation(area_level, flags)
-            select = monthly_select(area_level, flags, self.dialect)
+            select, cached = monthly_select(area_level, flags, self.dialect), None
         else:
             if not flags:
                 self.relation(area_level, flags=True)
-            select = rollup_select(area_level, flags)
+            select, cached = rollup_select(area_level, flags), None
         with self._lock_for(name):
             if name not in self._built:
                 self._execute(f"CREATE OR REPLACE TABLE {name} AS {select}")
+                if cached is None:
+                    self._save(name)
                 self._built.add(name)
-                log.info("roll-up %s built for store version %s", name, self.version)
+                log.info("roll-up %s %s for store version %s", name,
+                         "built" if cached is None else "loaded", self.version)
         return name
+
+    def _save(self, name: str) -> None:
+        if self.cache is None:
+            return
+        staged = self.cache / f".{name}-{uuid.uuid4().hex[:8]}.parquet"
+        try:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            self._execute(f"COPY {name} TO {lit(str(staged))} (FORMAT parquet)")
+            os.replace(staged, self.cache / f"{name}.parquet")
+        except (OSError, duckdb.Error) as exc:
+            staged.unlink(missing_ok=True)
+            log.warning("roll-up %s not cached: %s", name, type(exc).__name__)
 
     def built(self) -> list[str]:
         """Roll-ups built so far."""

@@ -13,8 +13,11 @@ use, so they live and die with the store version they were built from.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import shutil
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import duckdb
 
@@ -77,9 +80,25 @@ class StoreReader:
                 # The previous database is not closed here: cursors of requests still running
                 # hold it (and its roll-ups), and it goes away with the last of them.
                 self._con, self._key = con, key
-                self._rollups = (Rollups(_executor(con), manifest.version)
+                self._rollups = (Rollups(_executor(con), manifest.version,
+                                         cache=self._cache_dir(key))
                                  if self.store.settings.api_rollups else None)
             return self._con, self._rollups
+
+    def _cache_dir(self, manifest_json: str) -> Path | None:
+        """``<data_dir>/rollups/<store>/<manifest>``: a folder per store version (digests of
+        the store's path and of its manifest); older versions' folders of the store go."""
+        settings = self.store.settings
+        if not settings.api_rollup_cache:
+            return None
+        store_key = hashlib.sha256(str(self.store.root.resolve()).encode()).hexdigest()[:16]
+        parent = settings.data_dir / "rollups" / store_key
+        folder = parent / hashlib.sha256(manifest_json.encode()).hexdigest()[:16]
+        if parent.is_dir():
+            for old in parent.iterdir():
+                if old != folder:
+                    shutil.rmtree(old, ignore_errors=True)
+        return folder
 
 
 def _executor(con: duckdb.DuckDBPyConnection) -> Callable[[str], None]:
