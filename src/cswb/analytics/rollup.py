@@ -44,6 +44,10 @@ from cswb.storage.sql import lit
 
 log = get_logger("analytics.rollup")
 
+ROLLUP_FORMAT = 1
+"""Version of the roll-ups' layout; part of the key of cached copies, so a cswb whose roll-ups
+differ never loads another's."""
+
 COUNT_COLUMN = "n_calls"
 """The roll-up's count of calls per group (not a column of the call record)."""
 NO_HOUR_COLUMN = "n_no_hour"

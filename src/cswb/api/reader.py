@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from cswb.analytics.rollup import Rollups
+from cswb.analytics.rollup import ROLLUP_FORMAT, Rollups
 from cswb.storage.analytic import AnalyticStore, Manifest
 from cswb.storage.sql import run
 
@@ -87,13 +87,15 @@ class StoreReader:
 
     def _cache_dir(self, manifest_json: str) -> Path | None:
         """``<data_dir>/rollups/<store>/<manifest>``: a folder per store version (digests of
-        the store's path and of its manifest); older versions' folders of the store go."""
+        the store's path, and of the roll-up format and the manifest); the store's other
+        folders go."""
         settings = self.store.settings
         if not settings.api_rollup_cache:
             return None
         store_key = hashlib.sha256(str(self.store.root.resolve()).encode()).hexdigest()[:16]
         parent = settings.data_dir / "rollups" / store_key
-        folder = parent / hashlib.sha256(manifest_json.encode()).hexdigest()[:16]
+        version_key = f"{ROLLUP_FORMAT}\n{manifest_json}"
+        folder = parent / hashlib.sha256(version_key.encode()).hexdigest()[:16]
         if parent.is_dir():
             for old in parent.iterdir():
                 if old != folder:
