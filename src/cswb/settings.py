@@ -97,6 +97,19 @@ class Settings(BaseSettings):
     classify_model_min_confidence: float = Field(
         0.3, ge=0, le=1, description="Below this probability the model's best guess is not "
         "used and the call type stays `unknown` (with the reason).")
+    api_rollups: bool = Field(
+        True, description="Answer counting metrics from roll-up tables the server builds in "
+        "memory for each store version (first request of a version, or at start-up); off: "
+        "every request scans the calls view."
+    )
+    api_rollup_warm_level: Literal["neighbourhood", "district", "sector", "beat"] | None = Field(
+        "neighbourhood", description="Area level whose roll-ups the server builds as soon as "
+        "it starts (or none: build each on its first request)."
+    )
+    api_rollup_cache: bool = Field(
+        True, description="Keep built roll-ups as Parquet under <data_dir>/rollups, one folder "
+        "per store version, so a restarted server loads them instead of rebuilding."
+    )
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the web server listens on.")
     # dashboard and report

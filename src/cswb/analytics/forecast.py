@@ -26,6 +26,7 @@ import pandas as pd
 
 from cswb.analytics.metrics import UNCLASSIFIED
 from cswb.analytics.query import AnalyticsError, CallFilter, Engine
+from cswb.analytics.rollup import source_for
 from cswb.files import atomic_write
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("series", "ds", "mean", "lo_80", "hi_80", "lo_95", "hi_95")
@@ -117,7 +118,8 @@ def call_counts(engine: Engine, spec: ForecastSpec, flt: CallFilter | None = Non
         flt = flt.but(date_to=min(before, flt.date_to) if flt.date_to else before)
     key = {"category": f"coalesce(category, '{UNCLASSIFIED}')",
            "area": f"coalesce({spec.area_level}, '(none)')", "none": f"'{TOTAL}'"}[spec.by]
-    rows = engine.rows(f"SELECT {key}, local_date, count(*) FROM calls"
+    src = source_for(engine, flt)
+    rows = engine.rows(f"SELECT {key}, local_date, {src.count()} FROM {src.relation}"
                        f"{flt.where(engine.dialect, 'local_date IS NOT NULL')} GROUP BY 1, 2")
     if not rows:
         raise AnalyticsError("no calls with a date match the filter and cut-off: nothing to "

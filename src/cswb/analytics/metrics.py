@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cswb.analytics.query import (
     BH_FLAGS,
@@ -20,6 +20,7 @@ from cswb.analytics.query import (
     Engine,
     values_table,
 )
+from cswb.analytics.rollup import NO_HOUR_COLUMN, hour_column, source_for
 from cswb.analytics.tables import MetricTable
 from cswb.storage.sql import lit
 
@@ -28,6 +29,7 @@ Grain = Literal["day", "week", "month"]
 DIMENSIONS: tuple[str, ...] = ("category", "flag", "area", "period", "crime_group", "source")
 GRAINS: tuple[str, ...] = ("day", "week", "month")
 
+BH_CATEGORY = "behavioral_health"
 UNCLASSIFIED = "unclassified"
 """Key of calls whose category is not filled yet (the classifier has not run on them)."""
 
@@ -69,7 +71,9 @@ def dimension_expr(dimension: str, flt: CallFilter, grain: str = "month") -> str
 
 def total_calls(engine: Engine, flt: CallFilter) -> int:
     """Calls matching the filter."""
-    return int(engine.rows(f"SELECT count(*) FROM calls{flt.where(engine.dialect)}")[0][0])
+    src = source_for(engine, flt, months=True)
+    return int(engine.rows(f"SELECT {src.count()} FROM {src.relation}"
+                           f"{flt.where(engine.dialect)}")[0][0])
 
 
 def volumes(engine: Engine, flt: CallFilter, by: str, grain: str = "month") -> MetricTable:
@@ -79,14 +83,16 @@ def volumes(engine: Engine, flt: CallFilter, by: str, grain: str = "month") -> M
     every flag is listed, with 0 when no call carries it. Periods are listed in order, the
     other dimensions by descending volume.
     """
-    total = total_calls(engine, flt)
     if by == "flag":
+        total = total_calls(engine, flt)
         rows = _flag_counts(engine, flt)
     else:
         key = dimension_expr(by, flt, grain)
         order = "1" if by == "period" else "2 DESC, 1"
-        rows = engine.rows(f"SELECT {key} AS k, count(*) AS n FROM calls"
+        src = source_for(engine, flt, months=by != "period" or grain == "month")
+        rows = engine.rows(f"SELECT {key} AS k, {src.count()} AS n FROM {src.relation}"
                            f"{flt.where(engine.dialect)} GROUP BY 1 ORDER BY {order}")
+        total = sum(int(n) for _, n in rows)  # every call has one key (NULL is a group too)
     table_rows = [(k, int(n), (n / total) if total else None) for k, n in rows]
     name = f"calls_by_{by}" + (f"_{grain}" if by == "period" else "")
     return MetricTable(name, (by, "calls", "share"), table_rows, public=True,
@@ -95,8 +101,11 @@ def volumes(engine: Engine, flt: CallFilter, by: str, grain: str = "month") -> M
 
 def _flag_counts(engine: Engine, flt: CallFilter) -> list[tuple[str, int]]:
     d = engine.dialect
-    sql = (f"SELECT f.flag, count(c.flag_hit) FROM {values_table('f', 'flag', FLAGS)} "
-           f"LEFT JOIN (SELECT flags AS flag_list, 1 AS flag_hit FROM calls"
+    src = source_for(engine, flt, flags=True, months=True)
+    hit = src.weight or "1"  # the calls a row stands for
+    count = "coalesce(sum(c.flag_hit), 0)" if src.is_rollup else "count(c.flag_hit)"
+    sql = (f"SELECT f.flag, {count} FROM {values_table('f', 'flag', FLAGS)} "
+           f"LEFT JOIN (SELECT flags AS flag_list, {hit} AS flag_hit FROM {src.relation}"
            f"{flt.where(d, 'flags IS NOT NULL')}) AS c "
            f"ON {d.array_contains('c.flag_list', 'f.flag')} GROUP BY f.flag ORDER BY 2 DESC, 1")
     return [(k, int(n)) for k, n in engine.rows(sql)]
@@ -109,8 +118,9 @@ def crosstab(engine: Engine, flt: CallFilter, rows: str, cols: str,
         raise AnalyticsError("a two-way table by flag would count calls more than once; "
                              "filter by the flag instead")
     r, c = dimension_expr(rows, flt, grain), dimension_expr(cols, flt, grain)
-    result = engine.rows(f"SELECT {r}, {c}, count(*) FROM calls{flt.where(engine.dialect)} "
-                         "GROUP BY 1, 2 ORDER BY 1, 2")
+    src = source_for(engine, flt, months="period" not in (rows, cols) or grain == "month")
+    result = engine.rows(f"SELECT {r}, {c}, {src.count()} FROM {src.relation}"
+                         f"{flt.where(engine.dialect)} GROUP BY 1, 2 ORDER BY 1, 2")
     return MetricTable(f"calls_by_{rows}_and_{cols}", (rows, cols, "calls"),
                        [(a, b, int(n)) for a, b, n in result], public=True)
 
@@ -143,13 +153,13 @@ def behavioural_health(engine: Engine, flt: CallFilter) -> BehaviouralHealthShar
     """
     d = engine.dialect
     any_flag = " OR ".join(d.array_contains("flags", lit(f)) for f in BH_FLAGS)
-    by_cat = "category = 'behavioral_health'"
+    by_cat = f"category = {lit(BH_CATEGORY)}"
     flag_hit = f"coalesce(({any_flag}), false)"
-    sql = (f"SELECT count(*), count(category), "
-           f"sum(CASE WHEN {by_cat} OR {flag_hit} THEN 1 ELSE 0 END), "
-           f"sum(CASE WHEN {by_cat} THEN 1 ELSE 0 END), "
-           f"sum(CASE WHEN category IS NOT NULL AND category <> 'behavioral_health' "
-           f"AND {flag_hit} THEN 1 ELSE 0 END) FROM calls{flt.where(d)}")
+    src = source_for(engine, flt, flags=True, months=True)
+    sql = (f"SELECT {src.count()}, {src.count('category IS NOT NULL')}, "
+           f"{src.count(f'{by_cat} OR {flag_hit}')}, {src.count(by_cat)}, "
+           f"{src.count(f'category IS NOT NULL AND category <> {lit(BH_CATEGORY)} AND {flag_hit}')}"
+           f" FROM {src.relation}{flt.where(d)}")
     calls, classified, bh, by_category, by_flag = engine.rows(sql)[0]
     if not classified:
         raise AnalyticsError(f"none of the {calls} calls matching the filter is classified "
@@ -165,12 +175,20 @@ def hour_of_week(engine: Engine, flt: CallFilter) -> MetricTable:
     Calls whose source gives only a date (no local hour) are left out and counted in the notes.
     """
     d = engine.dialect
-    dow = d.day_of_week("local_date")
-    counts = {(int(a), int(b)): int(n) for a, b, n in engine.rows(
-        f"SELECT {dow}, local_hour, count(*) FROM calls"
-        f"{flt.where(d, 'local_hour IS NOT NULL', 'local_date IS NOT NULL')} GROUP BY 1, 2")}
-    without_hour = engine.rows(f"SELECT count(*) FROM calls"
-                               f"{flt.where(d, 'local_hour IS NULL')}")[0][0]
+    src = source_for(engine, flt, months=True)
+    dow = "day_of_week" if src.monthly else d.day_of_week("local_date")
+    if src.is_rollup:  # one row per day of week, the hours in columns
+        hours = ", ".join(f"sum({hour_column(h)})" for h in range(24))
+        by_day = engine.rows(f"SELECT {dow}, {hours}, sum({NO_HOUR_COLUMN}) FROM "
+                             f"{src.relation}{flt.where(d)} GROUP BY 1")
+        found: list[tuple[Any, ...]] = [(day, hour, by_hour[hour]) for day, *by_hour, _ in by_day
+                 for hour in range(24)]
+        found += [(None, None, row[-1]) for row in by_day]
+    else:
+        found = engine.rows(f"SELECT {dow}, local_hour, count(*) FROM calls{flt.where(d)} "
+                            "GROUP BY 1, 2")
+    counts = {(int(a), int(b)): int(n) for a, b, n in found if a is not None and b is not None}
+    without_hour = sum(int(n) for _, hour, n in found if hour is None)
     rows = [(day, hour, counts.get((day, hour), 0)) for day in range(7) for hour in range(24)]
     return MetricTable("calls_by_hour_of_week", ("day_of_week", "hour", "calls"), rows,
                        public=True, notes={"calls_without_hour": int(without_hour)})
@@ -202,7 +220,9 @@ def repeat_locations(engine: Engine, flt: CallFilter, *, min_calls: int = 10,
 
 
 def _latest_date(engine: Engine, flt: CallFilter) -> date | None:
-    value = engine.rows(f"SELECT max(local_date) FROM calls{flt.where(engine.dialect)}")[0][0]
+    src = source_for(engine, flt)  # a roll-up row exists only where calls do
+    value = engine.rows(f"SELECT max(local_date) FROM {src.relation}"
+                        f"{flt.where(engine.dialect)}")[0][0]
     return value if isinstance(value, date) else None
 
 
@@ -255,7 +275,8 @@ def rates_per_1000(engine: Engine, flt: CallFilter,
     bad = [a for a, p in populations.items() if p <= 0]
     if bad:
         raise AnalyticsError(f"{len(bad)} area(s) have a population of zero or less")
-    counts = dict(engine.rows(f"SELECT {flt.area_level}, count(*) FROM calls"
+    src = source_for(engine, flt, months=True)
+    counts = dict(engine.rows(f"SELECT {flt.area_level}, {src.count()} FROM {src.relation}"
                               f"{flt.where(engine.dialect, f'{flt.area_level} IS NOT NULL')}"
                               " GROUP BY 1"))
     rows = []

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 
 from cswb.errors import CswbError
 from cswb.storage.sql import lit, run
+
+if TYPE_CHECKING:
+    from cswb.analytics.rollup import Rollups
 
 AREA_LEVELS: tuple[str, ...] = ("neighbourhood", "district", "sector", "beat")
 """Columns of the call record an area may be taken from (finest last is not implied)."""
@@ -82,12 +85,19 @@ class Engine(Protocol):
 
 
 class DuckDBEngine:
-    """The embedded engine: a DuckDB connection (or cursor) with the store's views."""
+    """The embedded engine: a DuckDB connection (or cursor) with the store's views.
+
+    With ``rollups`` (built in the same database), counting metrics answer from them
+    (:mod:`cswb.analytics.rollup`); without, everything reads the calls view. Roll-ups count
+    the whole ``calls`` view: an engine whose ``calls`` is narrowed (a temporary view of one
+    tier, say) must set ``rollups`` to None.
+    """
 
     dialect: Dialect = Dialect()
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, rollups: Rollups | None = None) -> None:
         self.con = con
+        self.rollups = rollups
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return run(self.con, sql)

@@ -18,6 +18,7 @@ from statistics import NormalDist
 
 from cswb.analytics.metrics import _latest_date
 from cswb.analytics.query import AnalyticsError, CallFilter, Engine
+from cswb.analytics.rollup import source_for
 
 Z95 = NormalDist().inv_cdf(0.975)
 
@@ -86,8 +87,10 @@ def dispersion(groups: list[list[int]]) -> float:
 
 def _daily(engine: Engine, flt: CallFilter, window: Window) -> list[int]:
     scoped = flt.but(date_from=window.first, date_to=window.last)
+    src = source_for(engine, scoped)
     found = {d: int(n) for d, n in engine.rows(
-        f"SELECT local_date, count(*) FROM calls{scoped.where(engine.dialect)} GROUP BY 1")}
+        f"SELECT local_date, {src.count()} FROM {src.relation}{scoped.where(engine.dialect)} "
+        "GROUP BY 1")}
     return [found.get(window.first + timedelta(days=i), 0) for i in range(window.days)]
 
 

@@ -19,10 +19,10 @@ from pydantic import Field
 from cswb.analytics import disclosure, metrics
 from cswb.analytics.forecast import ForecastSpec, forecast, parse_horizon
 from cswb.analytics.populations import load_populations
-from cswb.analytics.query import AREA_LEVELS, FLAGS, AnalyticsError, CallFilter, DuckDBEngine
+from cswb.analytics.query import AREA_LEVELS, FLAGS, AnalyticsError, CallFilter
 from cswb.analytics.tables import MetricTable
 from cswb.analytics.trends import recent_change
-from cswb.api.deps import Cursor, Reader
+from cswb.api.deps import MetricEngine, Reader
 from cswb.api.models import ErrorResponse, PublicModel
 from cswb.api.security import CurrentActor
 from cswb.security.policy import Action, authorize
@@ -95,37 +95,38 @@ def _analyst_only(actor: Actor) -> None:
 
 
 @router.get("/metrics/volumes")
-def volumes(*, request: Request, cur: Cursor, flt: Filter,
+def volumes(*, request: Request, engine: MetricEngine, flt: Filter,
             by: Annotated[str, Query(description="category, flag, area, period, crime_group or "
                                                  "source.")] = "category",
             grain: Annotated[str, Query(description="day, week or month (by=period).")] = "month",
             limit: Limit = 500, offset: Offset = 0) -> MetricTableOut:
     """Calls and shares by one dimension, suppressed (a ``total`` row closes the table)."""
-    return _public(request, metrics.volumes(DuckDBEngine(cur), flt, by, grain), limit, offset)
+    return _public(request, metrics.volumes(engine, flt, by, grain), limit, offset)
 
 
 @router.get("/metrics/crosstab")
-def crosstab(*, request: Request, cur: Cursor, flt: Filter,
+def crosstab(*, request: Request, engine: MetricEngine, flt: Filter,
              rows: Annotated[str, Query(description="Row dimension.")] = "category",
              cols: Annotated[str, Query(description="Column dimension.")] = "area",
              grain: Annotated[str, Query(description="Period grain.")] = "month",
              limit: Limit = 5000, offset: Offset = 0) -> MetricTableOut:
     """Calls by two dimensions with row, column and grand totals (``total``), suppressed."""
-    table = metrics.crosstab(DuckDBEngine(cur), flt, rows, cols, grain)
+    table = metrics.crosstab(engine, flt, rows, cols, grain)
     return _public(request, table, limit, offset)
 
 
 @router.get("/metrics/crime-split")
-def crime_split(*, request: Request, cur: Cursor, flt: Filter) -> MetricTableOut:
+def crime_split(*, request: Request, engine: MetricEngine, flt: Filter) -> MetricTableOut:
     """Crime, non-crime, unknown and unclassified calls (``CALL_TAXONOMY.md``), suppressed."""
-    return _public(request, metrics.crime_split(DuckDBEngine(cur), flt), 100, 0)
+    return _public(request, metrics.crime_split(engine, flt), 100, 0)
 
 
 @router.get("/metrics/behavioural-health")
-def behavioural_health(*, request: Request, cur: Cursor, flt: Filter) -> MetricTableOut:
+def behavioural_health(*, request: Request, engine: MetricEngine, flt: Filter
+                       ) -> MetricTableOut:
     """Classified calls that are behavioural health by category, by flag only, or not, with
     the BH share (suppressed with its counts)."""
-    bh = metrics.behavioural_health(DuckDBEngine(cur), flt)
+    bh = metrics.behavioural_health(engine, flt)
     table = MetricTable("behavioural_health", ("part", "calls"), [
         ("bh_by_category", bh.bh_by_category), ("bh_by_flag_only", bh.bh_by_flag_only),
         ("not_bh", bh.classified - bh.bh_calls)], public=True,
@@ -140,18 +141,18 @@ def behavioural_health(*, request: Request, cur: Cursor, flt: Filter) -> MetricT
 
 
 @router.get("/metrics/hour-of-week")
-def hour_of_week(*, request: Request, cur: Cursor, flt: Filter) -> MetricTableOut:
+def hour_of_week(*, request: Request, engine: MetricEngine, flt: Filter) -> MetricTableOut:
     """Calls by local day of week (0 = Monday) and hour, with margins, suppressed."""
-    return _public(request, metrics.hour_of_week(DuckDBEngine(cur), flt), 5000, 0)
+    return _public(request, metrics.hour_of_week(engine, flt), 5000, 0)
 
 
 @router.get("/metrics/rates")
-def rates(*, request: Request, cur: Cursor, flt: Filter) -> MetricTableOut:
+def rates(*, request: Request, engine: MetricEngine, flt: Filter) -> MetricTableOut:
     """Calls per 1,000 residents by area (populations from the setting populations_path)."""
     path = _settings(request).populations_path
     if path is None:
         raise AnalyticsError("no area populations are configured (setting populations_path)")
-    table = metrics.rates_per_1000(DuckDBEngine(cur), flt, load_populations(Path(path)))
+    table = metrics.rates_per_1000(engine, flt, load_populations(Path(path)))
     return _public(request, table, 5000, 0)
 
 
@@ -169,13 +170,13 @@ class ChangeOut(PublicModel):
 
 
 @router.get("/metrics/change")
-def change(*, request: Request, cur: Cursor, flt: Filter,
+def change(*, request: Request, engine: MetricEngine, flt: Filter,
            days: Annotated[int, Query(ge=7, le=366, description="Window length.")] = 28,
            baseline: Annotated[str, Query(description="previous or year_before.")] = "previous",
            ) -> ChangeOut:
     """Is the last window's volume different from the baseline's, beyond noise? Counts under
     the disclosure threshold are not published, nor their ratio."""
-    c = recent_change(DuckDBEngine(cur), flt, days, baseline)
+    c = recent_change(engine, flt, days, baseline)
     small = min(c.recent_calls, c.baseline_calls) < _settings(request).disclosure_threshold
     return ChangeOut(recent=[c.recent.first, c.recent.last],
                      baseline=[c.baseline.first, c.baseline.last],
@@ -188,23 +189,23 @@ def change(*, request: Request, cur: Cursor, flt: Filter,
 
 
 @router.get("/metrics/response-times")
-def response_times(*, actor: CurrentActor, cur: Cursor, flt: Filter,
+def response_times(*, actor: CurrentActor, engine: MetricEngine, flt: Filter,
                    kind: Annotated[str, Query(description="response or on_scene.")] = "response",
                    by: Annotated[str | None, Query(description="Optional dimension.")] = None,
                    limit: Limit = 500, offset: Offset = 0) -> MetricTableOut:
     """Percentiles (minutes) with counts of calls and usable rows (analysts only)."""
     _analyst_only(actor)
-    return _page(metrics.durations(DuckDBEngine(cur), flt, kind, by), limit, offset)
+    return _page(metrics.durations(engine, flt, kind, by), limit, offset)
 
 
 @router.get("/metrics/repeat-locations")
-def repeat_locations(*, actor: CurrentActor, cur: Cursor, flt: Filter,
+def repeat_locations(*, actor: CurrentActor, engine: MetricEngine, flt: Filter,
                      min_calls: Annotated[int, Query(ge=2, le=100000)] = 10,
                      window_days: Annotated[int, Query(ge=1, le=3660)] = 90,
                      limit: Limit = 50, offset: Offset = 0) -> MetricTableOut:
     """Blocks with ``min_calls`` or more calls in the window (analysts only)."""
     _analyst_only(actor)
-    table = metrics.repeat_locations(DuckDBEngine(cur), flt, min_calls=min_calls,
+    table = metrics.repeat_locations(engine, flt, min_calls=min_calls,
                                      window_days=window_days, limit=limit, offset=offset)
     return MetricTableOut(name=table.name, columns=list(table.columns),
                           rows=[list(r) for r in table.rows], public=False, notes=table.notes,
@@ -239,7 +240,7 @@ _forecast_lock = threading.Lock()
 
 
 @router.get("/forecast", tags=["forecast"])
-def forecast_endpoint(*, reader: Reader, cur: Cursor, flt: Filter,
+def forecast_endpoint(*, reader: Reader, engine: MetricEngine, flt: Filter,
                       by: Annotated[str, Query(description="category, area or none.")] = "none",
                       freq: Annotated[str, Query(description="day or week.")] = "day",
                       horizon: Annotated[str, Query(max_length=10)] = "84d",
@@ -253,7 +254,7 @@ def forecast_endpoint(*, reader: Reader, cur: Cursor, flt: Filter,
     with _forecast_lock:
         result = _forecasts.get(key)
         if result is None:
-            result = forecast(DuckDBEngine(cur), spec, flt)
+            result = forecast(engine, spec, flt)
             _forecasts.clear()  # one result kept: forecasts are big and rarely re-asked
             _forecasts[key] = result
     frame = result.forecasts

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import duckdb
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -13,12 +15,15 @@ from cswb.api import analytics, auth, cases, docs, routes
 from cswb.api.errors import GuardMiddleware, install_error_handlers
 from cswb.api.reader import StoreReader
 from cswb.api.security import BodyLimitMiddleware, audit_refusal, unauthenticated
-from cswb.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from cswb.errors import AuthenticationError, CswbError, NotFoundError, PermissionDeniedError
+from cswb.logging import get_logger
 from cswb.security.runtime import Platform
 from cswb.settings import Settings
 from cswb.storage import open_analytic_store
 from cswb.web import dashboard, pages, session
 from cswb.web.templating import STATIC_DIR, build_templates
+
+log = get_logger("api")
 
 DESCRIPTION = """Counts and provenance of the calls for service loaded into cswb's analytic
 store. Every response is an allow-list of aggregate fields: no call's details leave the server.
@@ -34,6 +39,9 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform.start()
+        if settings.api_rollups and settings.api_rollup_warm_level:
+            threading.Thread(target=_warm, args=(reader, settings.api_rollup_warm_level),
+                             name="cswb-rollups", daemon=True).start()
         yield
         platform.stop()
         reader.close()
@@ -66,3 +74,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(GuardMiddleware, docs_path=docs.DOCS_PATH,
                        chart_paths=frozenset(p.path for p in dashboard.PAGES))
     return app
+
+
+def _warm(reader: StoreReader, area_level: str) -> None:
+    """Build the roll-ups of one area level at start-up, so first requests find them (a
+    failure is logged; requests then build them, or report the error, themselves)."""
+    try:
+        reader.warm(area_level)
+    except (CswbError, duckdb.Error) as exc:
+        log.warning("roll-ups not built at start-up: %s", type(exc).__name__)

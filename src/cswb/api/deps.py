@@ -8,6 +8,7 @@ from typing import Annotated
 import duckdb
 from fastapi import Depends, Request
 
+from cswb.analytics.query import DuckDBEngine
 from cswb.api.reader import StoreReader
 
 
@@ -27,3 +28,13 @@ def store_cursor(reader: Reader) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 Cursor = Annotated[duckdb.DuckDBPyConnection, Depends(store_cursor)]
+
+
+def metric_engine(reader: Reader) -> Iterator[DuckDBEngine]:
+    """An engine for the metric functions: this request's cursor and the store version's
+    roll-ups (so counting metrics do not scan the calls)."""
+    with reader.cursor_and_rollups() as (cur, rollups):
+        yield DuckDBEngine(cur, rollups)
+
+
+MetricEngine = Annotated[DuckDBEngine, Depends(metric_engine)]

@@ -4,17 +4,26 @@ A DuckDB connection must not be used by two threads at once, and opening one per
 more than the query itself. :class:`StoreReader` keeps one in-memory DuckDB database whose views
 match the store's committed manifest, rebuilds it when the manifest changes (a new batch was
 committed), and hands each request its own cursor over it.
+
+With roll-ups on (setting ``api_rollups``), each such database also gets a
+:class:`~cswb.analytics.rollup.Rollups`: tables of call counts built in that database on first
+use, so they live and die with the store version they were built from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import duckdb
 
+from cswb.analytics.rollup import ROLLUP_FORMAT, Rollups
 from cswb.storage.analytic import AnalyticStore, Manifest
+from cswb.storage.sql import run
 
 
 class StoreReader:
@@ -25,6 +34,7 @@ class StoreReader:
         self._lock = threading.Lock()
         self._key: str | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._rollups: Rollups | None = None
 
     def manifest(self) -> Manifest:
         """The committed manifest; raises :class:`cswb.errors.StoreError` when it is unreadable."""
@@ -33,25 +43,72 @@ class StoreReader:
     @contextlib.contextmanager
     def cursor(self, manifest: Manifest | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor (its own connection to the shared database) for one request."""
-        base = self._base_for(manifest or self.manifest())
+        with self.cursor_and_rollups(manifest) as (cur, _):
+            yield cur
+
+    @contextlib.contextmanager
+    def cursor_and_rollups(self, manifest: Manifest | None = None
+                           ) -> Iterator[tuple[duckdb.DuckDBPyConnection, Rollups | None]]:
+        """A cursor for one request and the roll-ups of the same database (None when the
+        setting ``api_rollups`` is off)."""
+        base, rollups = self._base_for(manifest or self.manifest())
         cur = base.cursor()
         try:
-            yield cur
+            yield cur, rollups
         finally:
             cur.close()
+
+    def warm(self, area_level: str) -> None:
+        """Build the roll-ups of ``area_level`` for the committed store version now."""
+        with self.cursor_and_rollups() as (_, rollups):
+            if rollups is not None:
+                for flags in (True, False):
+                    rollups.relation(area_level, flags, monthly=True)  # and the daily one
 
     def close(self) -> None:
         """Release the shared database (open cursors keep it alive until they close)."""
         with self._lock:
-            self._con, self._key = None, None
+            self._con, self._key, self._rollups = None, None, None
 
-    def _base_for(self, manifest: Manifest) -> duckdb.DuckDBPyConnection:
+    def _base_for(self, manifest: Manifest
+                  ) -> tuple[duckdb.DuckDBPyConnection, Rollups | None]:
         key = manifest.to_json()
         with self._lock:
             if self._con is None or key != self._key:
                 con = self.store.engine()
                 self.store.create_views(con, manifest)
                 # The previous database is not closed here: cursors of requests still running
-                # hold it, and it goes away with the last of them.
+                # hold it (and its roll-ups), and it goes away with the last of them.
                 self._con, self._key = con, key
-            return self._con
+                self._rollups = (Rollups(_executor(con), manifest.version,
+                                         cache=self._cache_dir(key))
+                                 if self.store.settings.api_rollups else None)
+            return self._con, self._rollups
+
+    def _cache_dir(self, manifest_json: str) -> Path | None:
+        """``<data_dir>/rollups/<store>/<manifest>``: a folder per store version (digests of
+        the store's path, and of the roll-up format and the manifest); the store's other
+        folders go."""
+        settings = self.store.settings
+        if not settings.api_rollup_cache:
+            return None
+        store_key = hashlib.sha256(str(self.store.root.resolve()).encode()).hexdigest()[:16]
+        parent = settings.data_dir / "rollups" / store_key
+        version_key = f"{ROLLUP_FORMAT}\n{manifest_json}"
+        folder = parent / hashlib.sha256(version_key.encode()).hexdigest()[:16]
+        if parent.is_dir():
+            for old in parent.iterdir():
+                if old != folder:
+                    shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+
+def _executor(con: duckdb.DuckDBPyConnection) -> Callable[[str], None]:
+    """Run one statement in ``con``'s database on a cursor of its own (any thread)."""
+    def execute(sql: str) -> None:
+        cur = con.cursor()
+        try:
+            run(cur, sql)
+        finally:
+            cur.close()
+    return execute
