@@ -1,0 +1,209 @@
+"""The linkage zone: caller phones of the synthetic CAD export sealed apart from the calls."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cswb.errors import CryptoError, LinkageError, MappingError
+from cswb.ingest.mapping import Mapping, builtin_mapping, with_linkage
+from cswb.ingest.pipeline import ingest_file
+from cswb.linkage.store import COMMITTED, linkage_values, open_linkage_store
+from cswb.linkage.values import context, linkage_keyring, value_hash
+from cswb.security.crypto import Keyring, generate_key
+from cswb.settings import Settings, load_settings
+from cswb.storage import AnalyticStore, open_analytic_store
+from cswb.synth import build_city, write_export
+from tests.helpers import rows
+
+CALLS = 4000
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("linkage")
+    path = folder / "calls.csv"
+    write_export(build_city(5), path, CALLS, years=1)
+    return path
+
+
+@pytest.fixture
+def keyed(tmp_path: Path) -> Settings:
+    """Settings with a real keyring (the linkage zone refuses the development one)."""
+    return load_settings(data_dir=tmp_path / "var",
+                         store_url=f"duckdb:///{(tmp_path / 'store').as_posix()}",
+                         duckdb_memory_limit="1GB", classify_at_ingest=False,
+                         field_keys={"k1": generate_key()}, search_key=generate_key(),
+                         linkage_chunk_rows=500)
+
+
+def phones_of(path: Path) -> dict[str, str]:
+    """Incident number -> caller phone of every well-formed row with a phone."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["Incident Number"]: row["Caller Phone"] for row in csv.DictReader(handle)
+                if row.get("Caller Phone") and None not in row}
+
+
+def reformatted(src: Path, dst: Path, prefix: str) -> Path:
+    """Another export of the same calls: new incident numbers, phones written (316) 555-0142."""
+    con = duckdb.connect()
+    con.execute(f"""
+        COPY (SELECT * REPLACE ('{prefix}' || "Incident Number" AS "Incident Number",
+                                regexp_replace("Caller Phone", '^(\\d{{3}})-', '(\\1) ')
+                                    AS "Caller Phone")
+              FROM read_csv('{src}', all_varchar = true, header = true, ignore_errors = true))
+        TO '{dst}' (HEADER, DELIMITER ',')""").fetchall()
+    con.close()
+    return dst
+
+
+def linkage_mapping() -> Mapping:
+    return with_linkage(builtin_mapping("synthetic_cad"), ["Caller Phone"])
+
+
+def stored_rows(settings: Settings) -> list[tuple[str, ...]]:
+    db = settings.data_dir / "linkage" / "linkage.db"
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT source, source_record_id, column_name, kind, value_hash, "
+                           "value_sealed, batch_id, state FROM linkage_values").fetchall()
+    finally:
+        con.close()
+
+
+def test_phones_are_sealed_in_the_linkage_zone_and_nowhere_else(
+        export: Path, keyed: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    store = open_analytic_store(keyed.resolved_store_url, keyed)
+    with caplog.at_level(logging.DEBUG, logger="cswb"):
+        summary = ingest_file(export, linkage_mapping(), store, keyed)
+    phones = phones_of(export)
+    distinct = set(phones.values())
+    assert summary.reconciles and summary.linked > 0
+    linked = stored_rows(keyed)
+    assert len(linked) == summary.linked
+    stored_ids = {r for (r,) in rows(store, "SELECT source_record_id FROM calls")}
+    assert {r[1] for r in linked} <= stored_ids
+    # every stored call whose row has a phone is linked, and to that phone
+    keyring = linkage_keyring(keyed)
+    expected = {rid: phone for rid, phone in phones.items() if rid in stored_ids}
+    assert {r[1] for r in linked} == set(expected)
+    for source, rid, column, kind, digest, sealed, _batch, state in linked[:200]:
+        assert (source, column, kind, state) == ("synthetic_cad", "Caller Phone", "phone",
+                                                 COMMITTED)
+        assert keyring.decrypt(sealed, context(source, rid, column)) == expected[rid]
+        assert digest == value_hash(keyring, expected[rid], "phone")
+        with pytest.raises(CryptoError):  # bound to its record: moved, it does not open
+            keyring.decrypt(sealed, context(source, rid + "x", column))
+    # the linkage zone holds identifiers only: no call content
+    assert {c.name for c in linkage_values.columns} == {
+        "id", "source", "source_record_id", "column_name", "kind", "value_hash",
+        "value_sealed", "key_id", "batch_id", "state", "linked_at"}
+    # no phone in plain text anywhere: analytic store, linkage database, logs
+    digits = {re.sub(r"\D", "", p) for p in distinct}
+    for path in [*store.root.rglob("*"), *(keyed.data_dir / "linkage").rglob("*")]:
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(p.encode() in data for p in distinct), path
+    # (the Parquet files are compressed: their bytes prove nothing, so read every table back)
+    for view in ("calls", "quarantine", "call_quality", "call_changes", "batches"):
+        text = " ".join(str(v) for row in rows(store, f"SELECT * FROM {view}") for v in row)
+        assert not any(p in text for p in distinct), view
+    assert caplog.records  # the batch was logged...
+    assert not any(p in caplog.text or d in caplog.text for p in distinct for d in digits)
+
+
+def test_quarantined_rows_keep_no_identifying_values(export: Path, keyed: Settings) -> None:
+    store = open_analytic_store(keyed.resolved_store_url, keyed)
+    summary = ingest_file(export, linkage_mapping(), store, keyed)
+    assert summary.quarantined > 0
+    quarantined = rows(store, "SELECT reason, CAST(record AS VARCHAR), raw_text FROM quarantine")
+    assert {r[0] for r in quarantined} >= {"too_many_columns", "missing_columns"}
+    phones = set(phones_of(export).values())
+    assert any(raw and "[phone]" in raw for _r, _rec, raw in quarantined)  # scrubbed, not kept
+    for _reason, record, raw in quarantined:
+        for text in (record or "", raw or ""):
+            assert "Caller Phone" not in text
+            assert not any(p in text for p in phones)
+
+
+def test_same_phone_hashes_the_same_across_batches_and_reingest_adds_nothing(
+        export: Path, keyed: Settings, tmp_path: Path) -> None:
+    store = open_analytic_store(keyed.resolved_store_url, keyed)
+    first = ingest_file(export, linkage_mapping(), store, keyed)
+    second_file = reformatted(export, tmp_path / "second.csv", "B-")
+    second = ingest_file(second_file, linkage_mapping(), store, keyed)
+    assert second.linked == first.linked
+    linked = stored_rows(keyed)
+    by_record = {(r[1]): r[4] for r in linked}
+    pairs = [(rid, "B-" + rid) for rid in by_record if not rid.startswith("B-")]
+    assert pairs and all(by_record[a] == by_record[b] for a, b in pairs
+                         if b in by_record)
+    assert sum(b in by_record for _, b in pairs) == len(pairs)
+    linkage = open_linkage_store(keyed)
+    shared = linkage.shared_values(min_records=2)
+    one_hash = by_record[pairs[0][0]]
+    batches = {r.batch_id for r in linkage.records_with(one_hash)}
+    assert batches == {first.batch_id, second.batch_id}
+    assert one_hash in shared
+    before = sorted(stored_rows(keyed))
+    again = ingest_file(export, linkage_mapping(), store, keyed)
+    assert again.linked == 0 and again.unchanged == first.inserted
+    assert sorted(stored_rows(keyed)) == before
+    assert linkage.status()[0].values == len(before)
+    linkage.dispose()
+
+
+def test_refused_without_a_keyring_in_development_too(export: Path, settings: Settings,
+                                                      store: AnalyticStore) -> None:
+    assert settings.environment == "development" and not settings.field_keys
+    with pytest.raises(LinkageError, match="cswb keys generate"):
+        ingest_file(export, linkage_mapping(), store, settings)
+    assert store.read_manifest().version == 0
+    assert not (settings.data_dir / "linkage").exists()
+    # the platform's public development keyring still serves the rest of the platform
+    assert Keyring.from_settings(settings).current_id == "dev"
+
+
+def test_only_dropped_identifying_columns_can_be_linked() -> None:
+    with pytest.raises(MappingError, match="only columns the mapping drops"):
+        with_linkage(builtin_mapping("synthetic_cad"), ["Address"])
+    assert with_linkage(builtin_mapping("synthetic_cad"), []).identifying.linkage == []
+
+
+def test_recovery_keeps_committed_batches_and_deletes_failed_ones(keyed: Settings) -> None:
+    linkage = open_linkage_store(keyed)
+    keyring = linkage_keyring(keyed)
+
+    def row(rid: str, batch: str) -> dict[str, str]:
+        return {"source": "s", "source_record_id": rid, "column_name": "Caller Phone",
+                "kind": "phone", "value_hash": value_hash(keyring, "316-555-0100", "phone")
+                or "", "value_sealed": keyring.encrypt("316-555-0100",
+                                                       context("s", rid, "Caller Phone")),
+                "key_id": keyring.current_id, "batch_id": batch}
+
+    linkage.write_pending([row("1", "held"), row("2", "held")])
+    linkage.write_pending([row("3", "failed")])
+    assert linkage.status() == [] and linkage.pending_rows() == 3
+    assert linkage.recover({"held", "other"}) == (2, 1)
+    assert linkage.pending_rows() == 0
+    assert [r.source_record_id for r in linkage.records_with(row("1", "")["value_hash"])] \
+        == ["1", "2"]
+    linkage.dispose()
+
+
+def test_missing_linkage_column_is_a_clear_error(tmp_path: Path, keyed: Settings) -> None:
+    store = open_analytic_store(keyed.resolved_store_url, keyed)
+    path = tmp_path / "no_phone.csv"
+    con = duckdb.connect()
+    con.execute(f"""COPY (SELECT 'X1' AS "Incident Number") TO '{path}' (HEADER)""").fetchall()
+    con.close()
+    with pytest.raises(MappingError, match=r"\['Caller Phone'\] to the linkage zone"):
+        ingest_file(path, linkage_mapping(), store, keyed)
+    assert store.read_manifest().version == 0
+    assert stored_rows(keyed) == []
