@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -14,13 +19,13 @@ import pytest
 from cswb.errors import CryptoError, LinkageError, MappingError
 from cswb.ingest.mapping import Mapping, builtin_mapping, with_linkage
 from cswb.ingest.pipeline import ingest_file
-from cswb.linkage.store import COMMITTED, linkage_values, open_linkage_store
+from cswb.linkage.store import COMMITTED, PENDING, linkage_values, open_linkage_store
 from cswb.linkage.values import context, linkage_keyring, value_hash
 from cswb.security.crypto import Keyring, generate_key
 from cswb.settings import Settings, load_settings
 from cswb.storage import AnalyticStore, open_analytic_store
 from cswb.synth import build_city, write_export
-from tests.helpers import rows
+from tests.helpers import rows, table_digest
 
 CALLS = 4000
 
@@ -207,3 +212,106 @@ def test_missing_linkage_column_is_a_clear_error(tmp_path: Path, keyed: Settings
         ingest_file(path, linkage_mapping(), store, keyed)
     assert store.read_manifest().version == 0
     assert stored_rows(keyed) == []
+
+
+KILL_SCRIPT = """
+import json, sys
+from pathlib import Path
+from cswb.settings import load_settings
+from cswb.storage import open_analytic_store
+from cswb.ingest.mapping import builtin_mapping, with_linkage
+from cswb.ingest.pipeline import ingest_file
+settings = load_settings(**json.loads(sys.argv[1]))
+store = open_analytic_store(settings.resolved_store_url, settings)
+mapping = with_linkage(builtin_mapping("synthetic_cad"), ["Caller Phone"])
+print(ingest_file(Path(sys.argv[2]), mapping, store, settings).linked)
+"""
+
+
+def kill_settings(settings: Settings, root: Path) -> dict[str, object]:
+    return {"data_dir": str(root / "var"), "store_url": f"duckdb:///{(root / 'store').as_posix()}",
+            "duckdb_memory_limit": "1GB", "classify_at_ingest": False,
+            "linkage_chunk_rows": 200, "search_key": settings.search_key.get_secret_value()
+            if settings.search_key else None,
+            "field_keys": {k: v.get_secret_value() for k, v in settings.field_keys.items()}}
+
+
+def start(overrides: dict[str, object], path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, json.dumps(overrides),
+                             str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def committed_rows(settings: Settings) -> list[tuple[str, ...]]:
+    return sorted(r for r in stored_rows(settings) if r[7] == COMMITTED)
+
+
+def settle(store: AnalyticStore, settings: Settings) -> None:
+    """What every linkage writer (and `cswb linkage status`) does first, under the lock."""
+    linkage = open_linkage_store(settings)
+    with store.transaction():
+        linkage.recover(f["batch_id"] for f in store.read_manifest().files("batches"))
+    linkage.dispose()
+
+
+@pytest.mark.slow
+def test_sigkill_leaves_no_identifiers_of_a_failed_batch(keyed: Settings, tmp_path: Path,
+                                                         export: Path) -> None:
+    big = tmp_path / "big.csv"
+    write_export(build_city(5), big, 40_000, years=1, last_year=2023)
+    scratch = kill_settings(keyed, tmp_path / "scratch")
+    started = time.monotonic()
+    probe = start(scratch, big)
+    out, err = probe.communicate(timeout=600)
+    assert probe.returncode == 0, err.decode()
+    duration, expected_linked = time.monotonic() - started, int(out.decode().split()[-1])
+    overrides = kill_settings(keyed, tmp_path)
+    settings = load_settings(**overrides)
+    store = open_analytic_store(settings.resolved_store_url, settings)
+    ingest_file(export, linkage_mapping(), store, settings)
+    before, linked_before = table_digest(store), committed_rows(settings)
+    version = store.read_manifest().version
+    killed_with_pending = 0
+
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+
+    for fraction in (0.2, 0.5, 0.8, None):
+        proc = start(overrides, big)
+        if fraction is None:  # the moment the batch's identifiers are written, pending
+            while proc.poll() is None and not any(r[7] == PENDING for r in
+                                                  _safe_rows(settings)):
+                time.sleep(0.01)
+        else:
+            time.sleep(duration * fraction)
+        kill(proc)
+        if store.read_manifest().version != version:
+            break  # it committed before the kill: checked below
+        killed_with_pending += any(r[7] == PENDING for r in _safe_rows(settings))
+        assert table_digest(store) == before, fraction
+        assert committed_rows(settings) == linked_before, fraction
+        settle(store, settings)
+        assert sorted(stored_rows(settings)) == linked_before, fraction  # pending gone
+    assert killed_with_pending >= 1
+    # killed just after the analytic store committed: the next writer commits its identifiers
+    proc = start(overrides, big)
+    while proc.poll() is None and store.read_manifest().version == version:
+        time.sleep(0.005)
+    kill(proc)
+    settle(store, settings)
+    held = {f["batch_id"] for f in store.read_manifest().files("batches")}
+    linked = stored_rows(settings)
+    assert {r[6] for r in linked} <= held and all(r[7] == COMMITTED for r in linked)
+    if store.read_manifest().version == version:  # killed before its commit after all
+        ingest_file(big, linkage_mapping(), store, settings)
+    new = [r for r in stored_rows(settings) if r[6] not in {x[6] for x in linked_before}]
+    assert len(new) == expected_linked
+    ids = {r for (r,) in rows(store, "SELECT source_record_id FROM calls")}
+    assert {r[1] for r in stored_rows(settings)} <= ids
+
+
+def _safe_rows(settings: Settings) -> list[tuple[str, ...]]:
+    try:
+        return stored_rows(settings)
+    except sqlite3.OperationalError:  # created or locked by the writer this instant
+        return []
