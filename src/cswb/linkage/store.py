@@ -40,7 +40,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -51,6 +50,9 @@ from cswb.settings import Settings
 log = get_logger("linkage")
 
 PENDING, COMMITTED = "pending", "committed"
+WRITTEN = ("source", "source_record_id", "column_name", "kind", "value_hash", "value_sealed",
+           "key_id", "batch_id")
+"""The columns a writer gives, in this order (state and time are added)."""
 
 metadata = MetaData()
 
@@ -122,17 +124,25 @@ class LinkageStore:
 
     # -- writing (the ingest) ------------------------------------------------------------------
 
-    def write_pending(self, rows: list[dict[str, Any]]) -> None:
-        """Insert one chunk of a batch's rows as pending; values already linked are skipped."""
-        if not rows:
-            return
-        dialect = self.engine.dialect.name
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(linkage_values)
+    def write_pending(self, chunks: Iterable[list[tuple[str, ...]]]) -> int:
+        """Insert a batch's rows (:data:`WRITTEN` order) as pending, a transaction per chunk
+        (short write locks; pending rows are invisible to readers anyway); values a record
+        already has are skipped. Returns the rows offered."""
+        dialect = self.engine.dialect
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        names = [*WRITTEN, "state", "linked_at"]
+        sql = (f"INSERT INTO linkage_values ({', '.join(names)}) VALUES "
+               f"({', '.join([mark] * len(names))}) ON CONFLICT DO NOTHING")
+        stamp = linkage_values.c.linked_at.type.bind_processor(dialect)
         now = datetime.now(UTC)
-        for row in rows:
-            row.update(state=PENDING, linked_at=now)
-        with self._begin() as con:
-            con.execute(insert.on_conflict_do_nothing(), rows)
+        linked_at = stamp(now) if stamp else now
+        offered = 0
+        for chunk in chunks:
+            if chunk:
+                with self._begin() as con:
+                    con.exec_driver_sql(sql, [(*row, PENDING, linked_at) for row in chunk])
+                offered += len(chunk)
+        return offered
 
     def commit_batch(self, batch_id: str) -> int:
         """Make a batch's pending rows visible (after the analytic store committed it)."""

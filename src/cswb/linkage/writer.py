@@ -8,7 +8,6 @@ the records the batch stores; here each chunk is hashed (each distinct value onc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
 
@@ -37,34 +36,27 @@ class LinkageWriter:
 
     def write(self, batch_id: str, reader: pa.RecordBatchReader) -> int:
         """Write every (rid, column_name, value) row of ``reader`` as pending; rows offered."""
-        offered = 0
-        for chunk in reader:
-            offered += chunk.num_rows
-            self.store.write_pending(self._rows(batch_id, chunk))
+        offered = self.store.write_pending(self._rows(batch_id, chunk) for chunk in reader)
         self.written += offered
         return offered
 
-    def _rows(self, batch_id: str, chunk: pa.RecordBatch) -> list[dict[str, Any]]:
+    def _rows(self, batch_id: str, chunk: pa.RecordBatch) -> list[tuple[str, ...]]:
+        """One chunk's rows in :data:`~cswb.linkage.store.WRITTEN` order."""
         rids = chunk.column("rid").to_pylist()
         columns = chunk.column("column_name").to_pylist()
         values = chunk.column("value").to_pylist()
         source, ident = self.mapping.name, self.mapping.identifying
         keyed: dict[str, list[str | None]] = {}
         for column in set(columns):
-            kind = ident.kind(column)
             picked = [v for c, v in zip(columns, values, strict=True) if c == column]
-            keyed[column] = hashes(self.keyring, picked, kind)
+            keyed[column] = hashes(self.keyring, picked, ident.kind(column))
         taken = {column: iter(h) for column, h in keyed.items()}
-        key_id = self.keyring.current_id
-        rows = []
+        key_id, encrypt = self.keyring.current_id, self.keyring.encrypt
+        rows: list[tuple[str, ...]] = []
         for rid, column, value in zip(rids, columns, values, strict=True):
             value_hash = next(taken[column])
             if value_hash is None:  # nothing identifying left once normalised (e.g. "--")
                 continue
-            rows.append({
-                "source": source, "source_record_id": rid, "column_name": column,
-                "kind": ident.kind(column), "value_hash": value_hash, "key_id": key_id,
-                "value_sealed": self.keyring.encrypt(value, context(source, rid, column)),
-                "batch_id": batch_id,
-            })
+            rows.append((source, rid, column, ident.kind(column), value_hash,
+                         encrypt(value, context(source, rid, column)), key_id, batch_id))
         return rows
