@@ -34,9 +34,10 @@ def linkage_keyring(settings: Settings) -> Keyring:
                                         ("search_key", settings.search_key is not None))
                if not given]
     if missing:
-        raise LinkageError(f"the mapping sends identifying columns to the linkage zone, but "
+        raise LinkageError(f"the linkage zone needs a keyring of its own, but "
                            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
-                           f"not set: {KEYRING_HELP}; nothing was stored")
+                           f"not set (the public development keyring never seals "
+                           f"identifiers): {KEYRING_HELP}")
     return Keyring.from_settings(settings)
 
 
