@@ -175,6 +175,18 @@ def test_refused_without_a_keyring_in_development_too(export: Path, settings: Se
     assert Keyring.from_settings(settings).current_id == "dev"
 
 
+def test_error_messages_name_columns_never_phones(export: Path, keyed: Settings) -> None:
+    store = open_analytic_store(keyed.resolved_store_url, keyed)
+    mapping = linkage_mapping()
+    bad = mapping.model_copy(update={"fields": {**mapping.fields, "district": "No Such"}})
+    with pytest.raises(MappingError) as caught:
+        ingest_file(export, bad, store, keyed)
+    message = str(caught.value)
+    assert "No Such" in message and "Incident Number" in message  # columns, by name
+    assert not any(p in message for p in phones_of(export).values())
+    assert store.read_manifest().version == 0 and stored_rows(keyed) == []
+
+
 def test_only_dropped_identifying_columns_can_be_linked() -> None:
     with pytest.raises(MappingError, match="only columns the mapping drops"):
         with_linkage(builtin_mapping("synthetic_cad"), ["Address"])
@@ -275,7 +287,7 @@ def test_sigkill_leaves_no_identifiers_of_a_failed_batch(keyed: Settings, tmp_pa
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
 
-    for fraction in (0.2, 0.5, 0.8, None):
+    for fraction in (None, 0.2, 0.5, 0.8):
         proc = start(overrides, big)
         if fraction is None:  # the moment the batch's identifiers are written, pending
             while proc.poll() is None and not _pending(settings):

@@ -139,8 +139,8 @@ def ingest_file(path: Path, mapping: Mapping, store: AnalyticStore, settings: Se
         if linkage is not None:
             summary.linked = linkage.store.commit_batch(summary.batch_id)
     except BaseException:
-        if linkage is not None and summary.batch_id not in _committed(store):
-            linkage.store.discard_batch(summary.batch_id)
+        if linkage is not None:
+            _discard_failed(linkage, store, summary.batch_id)
         raise
     finally:
         hasher.join()
@@ -153,9 +153,17 @@ def ingest_file(path: Path, mapping: Mapping, store: AnalyticStore, settings: Se
     return summary
 
 
-def _committed(store: AnalyticStore) -> set[str]:
-    """Batch ids the analytic store holds."""
-    return {f["batch_id"] for f in store.read_manifest().files("batches")}
+def _discard_failed(linkage: LinkageWriter, store: AnalyticStore, batch_id: str) -> None:
+    """Delete a failed batch's pending identifiers now, unless the analytic store committed
+    it (then the next writer commits them). If either store cannot be read, the next
+    writer's recovery settles them instead."""
+    try:
+        held = {f["batch_id"] for f in store.read_manifest().files("batches")}
+        if batch_id not in held:
+            linkage.store.discard_batch(batch_id)
+    except Exception:  # the batch's own error is the one to report
+        log.warning("batch %s failed; its pending linkage rows are left to the next "
+                    "writer's recovery", batch_id)
 
 
 def _new_batch_id() -> str:
