@@ -132,3 +132,10 @@ class InvalidInputError(CswbError):
 
     code = "invalid_input"
     exit_code = 19
+
+
+class LinkageError(CswbError):
+    """The linkage zone cannot take or give identifying values (no keyring, store problem)."""
+
+    code = "linkage_error"
+    exit_code = 20

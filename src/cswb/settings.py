@@ -128,6 +128,15 @@ class Settings(BaseSettings):
         "crisis-team dispatches)."
     )
 
+    # --- linkage zone: identifiers only, apart from the analytic store (docs/linkage.md) ---
+    linkage_url: str | None = Field(
+        None, description="Linkage store URL (identifying values of ingested calls, encrypted, "
+        "with keyed hashes), e.g. postgresql+psycopg://cswb_linkage@db/linkage. Default: "
+        "sqlite:///<data_dir>/linkage/linkage.db.")
+    linkage_chunk_rows: int = Field(
+        20_000, ge=100, description="Identifying values encrypted and written per chunk when "
+        "an ingest sends columns to the linkage zone.")
+
     # --- operational platform: store, keys, accounts, retention (docs/platform.md) ---
     operational_url: str | None = Field(
         None, description="Operational store URL (cases, accounts, audit), e.g. "
@@ -229,6 +238,12 @@ class Settings(BaseSettings):
         """The operational store URL, defaulting to a SQLite file under ``data_dir``."""
         return self.operational_url or \
             f"sqlite:///{(self.data_dir / 'operational.db').as_posix()}"
+
+    @property
+    def resolved_linkage_url(self) -> str:
+        """The linkage store URL, defaulting to a SQLite file under ``data_dir/linkage``."""
+        return self.linkage_url or \
+            f"sqlite:///{(self.data_dir / 'linkage' / 'linkage.db').as_posix()}"
 
     @property
     def downloads_dir(self) -> Path:

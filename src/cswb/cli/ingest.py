@@ -12,7 +12,7 @@ from rich.table import Table
 
 from cswb.cli.common import console, err_console, settings_of, store_of
 from cswb.errors import MappingError
-from cswb.ingest.mapping import Mapping, builtin_mapping, load_mapping
+from cswb.ingest.mapping import Mapping, builtin_mapping, load_mapping, with_linkage
 from cswb.ingest.pipeline import BatchSummary, ingest_file
 from cswb.ingest.progress import SilentProgress
 
@@ -54,6 +54,8 @@ def summary_table(summary: BatchSummary) -> Table:
                          ("quarantined", summary.quarantined),
                          ("stored with quality flags", summary.flagged)):
         table.add_row(label, f"{value:,}")
+    if summary.linked:
+        table.add_row("identifying values linked (linkage zone)", f"{summary.linked:,}")
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
         table.add_row(f"  quarantined: {reason}", f"{count:,}")
     for problem, count in sorted(summary.problems.items(), key=lambda kv: -kv[1])[:12]:
@@ -71,11 +73,14 @@ def ingest(
                                                  dir_okay=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print summaries as JSON.")] = False,
+    link: Annotated[list[str] | None, typer.Option(
+        "--link", help="An identifying column the mapping drops, to send to the linkage zone "
+        "instead (encrypted; needs field_keys and search_key). Repeatable.")] = None,
 ) -> None:
     """Ingest files into the analytic store: every row stored, flagged or quarantined."""
     settings = settings_of(ctx)
     store = store_of(ctx)
-    chosen = resolve_mapping(source, mapping)
+    chosen = with_linkage(resolve_mapping(source, mapping), link or [])
     summaries = []
     for path in paths:
         if quiet or as_json:

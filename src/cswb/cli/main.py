@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cswb.cli.forecast",
     "cswb.cli.db",
     "cswb.cli.keys",
+    "cswb.cli.linkage",
     "cswb.cli.audit",
     "cswb.cli.users",
     "cswb.cli.retention",

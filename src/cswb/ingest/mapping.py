@@ -20,6 +20,7 @@ from cswb.errors import MappingError, NotFoundError
 from cswb.ingest.timezones import zone
 
 FileFormat = Literal["auto", "csv", "excel", "parquet", "jsonl"]
+LinkageKind = Literal["phone", "name", "text"]
 
 TEXT_FIELDS: tuple[str, ...] = (
     "initial_call_type",
@@ -181,12 +182,44 @@ class Identifying(_Model):
 
     drop: list[str] = Field(default_factory=list)
     linkage: list[str] = Field(
-        default_factory=list, description="kept only in the linkage zone, keyed by call_id"
+        default_factory=list,
+        description="kept only in the linkage zone (encrypted, with a keyed hash), keyed by "
+        "source and record id"
     )
+    kinds: dict[str, LinkageKind] = Field(
+        default_factory=dict,
+        description="how a linkage column's value is normalised before its keyed hash: phone "
+        "(digits only), name or text (case and spaces folded; the default)"
+    )
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> Identifying:
+        unknown = sorted(set(self.kinds) - set(self.all))
+        if unknown:
+            raise ValueError(f"identifying.kinds names columns {unknown} that are not "
+                             "identifying (list them under drop or linkage)")
+        both = sorted(set(self.drop) & set(self.linkage))
+        if both:
+            raise ValueError(f"columns {both} are both dropped and sent to the linkage zone")
+        return self
 
     @property
     def all(self) -> list[str]:
         return [*self.drop, *self.linkage]
+
+    def kind(self, column: str) -> LinkageKind:
+        """How ``column``'s values are normalised for their keyed hash."""
+        return self.kinds.get(column, "text")
+
+    def linking(self, columns: list[str]) -> Identifying:
+        """A copy sending ``columns`` (dropped here) to the linkage zone instead."""
+        unknown = sorted(set(columns) - set(self.drop))
+        if unknown:
+            raise ValueError(f"only columns the mapping drops as identifying can be sent to "
+                             f"the linkage zone; {unknown} are not among {self.drop}")
+        return self.model_copy(update={
+            "drop": [c for c in self.drop if c not in columns],
+            "linkage": list(dict.fromkeys([*self.linkage, *columns]))})
 
 
 class Mapping(_Model):
@@ -313,6 +346,17 @@ _ORDER = [Precision.SECOND, Precision.MINUTE, Precision.HOUR, Precision.DAY]
 def coarsest(precisions: Any) -> Precision:
     """The coarsest of several precisions (what can be promised for every value)."""
     return max(precisions, key=_ORDER.index, default=Precision.SECOND)
+
+
+def with_linkage(mapping: Mapping, columns: list[str]) -> Mapping:
+    """``mapping`` sending ``columns``, which it drops as identifying, to the linkage zone."""
+    if not columns:
+        return mapping
+    try:
+        identifying = mapping.identifying.linking(columns)
+    except ValueError as exc:
+        raise MappingError(f"mapping {mapping.name}: {exc}") from None
+    return mapping.model_copy(update={"identifying": identifying})
 
 
 def parse_mapping(data: Any, origin: str = "mapping") -> Mapping:

@@ -35,13 +35,14 @@ from cswb import __version__
 from cswb.classify.store import classify_new_keys
 from cswb.domain.calls import CONTENT_FIELDS, calls_view_sql
 from cswb.domain.quality import QuarantineReason
-from cswb.errors import SourceFileError
+from cswb.errors import MappingError, SourceFileError
 from cswb.ingest.mapping import Mapping
 from cswb.ingest.progress import Progress, SilentProgress, watch_query
 from cswb.ingest.readers import Landing, Reject, SourceFile, open_landing
 from cswb.ingest.rownumbers import row_sql, step_table
 from cswb.ingest.timezones import day_table
 from cswb.ingest.transform import CODE_DIM, LOCATION_DIM, CallSql, Context, ident, lit
+from cswb.linkage.writer import LinkageWriter
 from cswb.logging import get_logger
 from cswb.settings import Settings
 from cswb.storage.analytic import AnalyticStore, Transaction, call_file_sql, call_files_sql
@@ -77,6 +78,7 @@ class BatchSummary:
     quarantined: int = 0
     flagged: int = 0
     classes_added: int = 0
+    linked: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     problems: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -115,25 +117,53 @@ def ingest_file(path: Path, mapping: Mapping, store: AnalyticStore, settings: Se
     source = SourceFile.inspect(Path(path), mapping.file.format)
     summary = BatchSummary(_new_batch_id(), mapping.name, source.path.name,
                            file_format=source.file_format)
+    # opened first: a mapping with linkage columns and no keyring stops before any work
+    linkage = LinkageWriter.open(mapping, settings) if mapping.identifying.linkage else None
     hasher = threading.Thread(target=source.compute_hash, name="cswb-hash")
     hasher.start()
     try:
         with store.transaction() as tx:
+            if linkage is not None:
+                linkage.store.recover(f["batch_id"] for f in tx.base.files("batches"))
             con = store.engine(writer=True)
             try:
                 store.create_views(con, tx.base)
                 run = _BatchRun(con, tx, mapping, settings=settings, source=source,
-                                summary=summary, progress=progress, classifier=classifier)
+                                summary=summary, progress=progress, classifier=classifier,
+                                linkage=linkage)
                 run.execute(hasher)
             finally:
                 con.close()
+        # the analytic store holds the batch: its identifiers become visible (a writer dying
+        # here leaves them pending, and the next one commits them: the manifest decides)
+        if linkage is not None:
+            summary.linked = linkage.store.commit_batch(summary.batch_id)
+    except BaseException:
+        if linkage is not None:
+            _discard_failed(linkage, store, summary.batch_id)
+        raise
     finally:
         hasher.join()
+        if linkage is not None:
+            linkage.store.dispose()
     summary.seconds = round(time.monotonic() - started, 3)
     log.info("batch %s of %s: read %d, stored %d, quarantined %d, duplicates %d",
              summary.batch_id, summary.source, summary.rows_read, summary.stored,
              summary.quarantined, summary.duplicate + summary.unchanged)
     return summary
+
+
+def _discard_failed(linkage: LinkageWriter, store: AnalyticStore, batch_id: str) -> None:
+    """Delete a failed batch's pending identifiers now, unless the analytic store committed
+    it (then the next writer commits them). If either store cannot be read, the next
+    writer's recovery settles them instead."""
+    try:
+        held = {f["batch_id"] for f in store.read_manifest().files("batches")}
+        if batch_id not in held:
+            linkage.store.discard_batch(batch_id)
+    except Exception:  # the batch's own error is the one to report
+        log.warning("batch %s failed; its pending linkage rows are left to the next "
+                    "writer's recovery", batch_id)
 
 
 def _new_batch_id() -> str:
@@ -145,8 +175,10 @@ class _BatchRun:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, tx: Transaction, mapping: Mapping, *,
                  settings: Settings, source: SourceFile, summary: BatchSummary,
-                 progress: Progress, classifier: Classifier | None) -> None:
+                 progress: Progress, classifier: Classifier | None,
+                 linkage: LinkageWriter | None = None) -> None:
         self.con, self.tx, self.m, self.settings = con, tx, mapping, settings
+        self.linkage = linkage
         self.classifier = classifier
         self.source, self.summary, self.progress = source, summary, progress
         self.started_at = datetime.now(UTC)
@@ -159,6 +191,7 @@ class _BatchRun:
         landing = open_landing(self.source, self.m.file, self.settings.ingest_max_line_bytes,
                                self.tx.staging, self.con)
         self.summary.encoding, self.summary.delimiter = landing.encoding, landing.delimiter
+        self._check_linkage_columns(landing)
         ctx = self._context(landing)
         self._register_zone()
         # CSV rows are not numbered while read (that would serialise the reader): a row's
@@ -175,6 +208,7 @@ class _BatchRun:
         self._write_quarantine(rejects)
         self._write_quality()
         self._write_batch_row()
+        self._write_linkage(landing)
         self.progress.phase("committing")
 
     # -- setup ---------------------------------------------------------------------------
@@ -411,6 +445,46 @@ class _BatchRun:
                                                      *meta.get("constants", {})]}
         calls = f"({calls_view_sql(present, call_files_sql(files))})"
         self.summary.classes_added = classify_new_keys(self.con, self.tx, calls, self.classifier)
+
+    # -- linkage zone ------------------------------------------------------------------------
+
+    def _check_linkage_columns(self, landing: Landing) -> None:
+        missing = [c for c in self.m.identifying.linkage if c not in landing.columns]
+        if self.linkage is not None and missing:
+            raise MappingError(f"mapping {self.m.name} sends columns {missing} to the linkage "
+                               "zone but the file has no such columns; nothing was stored")
+
+    def _write_linkage(self, landing: Landing) -> None:
+        """The identifying values of the records this batch stores, pending in the linkage
+        store until the analytic store commits (see :func:`ingest_file`)."""
+        if self.linkage is None:
+            return
+        self.progress.phase("sealing identifiers for the linkage zone")
+        files = self.tx.added_files("calls", batch_id=self.summary.batch_id)
+        kept = []
+        if files:
+            present = {c for _, meta in files for c in [*meta.get("columns", []),
+                                                         *meta.get("constants", {})]}
+            kept.append(f"SELECT source_record_id FROM "
+                        f"({calls_view_sql(present, call_files_sql(files))})")
+        stored = self._stored_filter()
+        if stored:
+            kept.append(f"SELECT source_record_id FROM calls WHERE {stored}")
+        if not kept:
+            return
+        rows = f"(SELECT {self.sql.record_id()} AS rid, * FROM " \
+               f"({self.sql.stage_trim(landing.scan(numbered=False))}))"
+        values = " UNION ALL ".join(
+            f"SELECT rid, {lit(c)} AS column_name, trim(CAST({ident(c)} AS VARCHAR)) AS value "
+            f"FROM linkage_rows" for c in self.m.identifying.linkage)
+        query = f"""
+            WITH linkage_rows AS {rows}
+            SELECT DISTINCT rid, column_name, value FROM ({values})
+            WHERE value IS NOT NULL AND value <> '' AND rid IS NOT NULL
+              AND rid IN ({' UNION '.join(kept)})
+            ORDER BY rid, column_name, value"""
+        reader = self.con.sql(query).to_arrow_reader(self.settings.linkage_chunk_rows)
+        self.linkage.write(self.summary.batch_id, reader)
 
     # -- quarantine, quality, batch row ----------------------------------------------------
 
