@@ -263,3 +263,30 @@ def test_grid_suppression_protects_every_row_and_column(grid: list[list[int]]) -
     for c in range(4):
         if not result.column_total_hidden[c]:
             assert sum(result.hidden[r][c] for r in range(len(grid))) != 1
+
+
+def test_the_served_dashboard_uses_roll_ups_and_the_tier_filter_still_restricts(
+        city: LoadedCity) -> None:
+    """No engine override: the app's own engine (cursor + the version's roll-ups) is used."""
+    with TestClient(create_app(city.settings)) as served:
+        def total(query: str) -> int:
+            """Calls shown (suppressed cells, and their complements, are left out)."""
+            rows = csv_rows(served, "categories", query)[1:]
+            return sum(int(r[1]) for r in rows if r[1] not in ("", SUPPRESSED))
+
+        every, crisis = total(""), total("?tier=civilian_crisis")
+        stored = one_count(city, "SELECT count(*) FROM calls")
+        assert 0.99 * stored <= every <= stored
+        assert 0 < crisis < every
+        assert crisis <= one_count(city, "SELECT count(*) FROM calls WHERE category = "
+                                         "'behavioral_health' OR list_has_any(flags, "
+                                         "['mental_health', 'suicide', 'substance_use', "
+                                         "'welfare', 'homelessness'])")
+
+
+def one_count(city: LoadedCity, sql: str) -> int:
+    con = city.store.connect()
+    try:
+        return int(con.execute(sql).fetchall()[0][0])
+    finally:
+        con.close()

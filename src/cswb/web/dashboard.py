@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from cswb.analytics import metrics
 from cswb.analytics.populations import load_populations
 from cswb.analytics.query import FLAGS, AnalyticsError, DuckDBEngine
-from cswb.api.deps import Cursor
+from cswb.api.deps import MetricEngine
 from cswb.api.errors import error_response
 from cswb.errors import CswbError, NotFoundError
 from cswb.respond.policy import load_policy
@@ -72,9 +72,10 @@ PAGES: tuple[Page, ...] = (
 PAGE_BY_SLUG = {p.slug: p for p in PAGES}
 
 
-def dashboard_engine(cur: Cursor) -> Iterator[DuckDBEngine]:
-    """The analytics engine over this request's cursor (tests may supply another engine)."""
-    yield DuckDBEngine(cur)
+def dashboard_engine(engine: MetricEngine) -> Iterator[DuckDBEngine]:
+    """The API's metric engine: this request's cursor and the store version's roll-ups
+    (tests may supply another engine)."""
+    yield engine
 
 
 Engine = Annotated[DuckDBEngine, Depends(dashboard_engine)]

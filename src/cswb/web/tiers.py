@@ -18,7 +18,9 @@ def tier_filtered(engine: DuckDBEngine, policy: Policy, tier: str) -> DuckDBEngi
     """``engine`` whose ``calls`` are the classified calls ``policy`` gives to ``tier``.
 
     ``engine`` must hold a cursor of its own (one per request): the view is temporary to it.
+    Roll-ups count every stored call, so the filtered engine does not use them.
     """
+    engine.rollups = None
     database = run(engine.con, "SELECT current_database()")[0][0]
     stored = f"{ident(database)}.main.calls"
     run(engine.con, f"CREATE OR REPLACE TEMP VIEW calls AS SELECT * EXCLUDE (tier) FROM "
