@@ -201,3 +201,39 @@ def test_api_answers_the_same_with_and_without_rollups(settings: Settings,
             ]])
     assert bodies[0] == bodies[1]
     assert all("error" not in body for body in bodies[0])
+
+
+def test_commands_that_commit_prepare_the_new_versions_rollups(
+        tmp_path: Any, settings: Settings, store: AnalyticStore) -> None:
+    """After `cswb ingest` (and `classify apply`) the next server loads roll-ups, not builds."""
+    from typer.testing import CliRunner
+
+    from cswb.cli.main import app
+    from tests.test_classify_store import export
+
+    env = {"CSWB_DATA_DIR": str(settings.data_dir), "CSWB_STORE_URL": settings.resolved_store_url}
+    path = export(tmp_path / "a.csv", 1, 300)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(_MAPPING_YAML, encoding="utf-8")
+    done = CliRunner().invoke(app, ["ingest", str(path), "--mapping", str(mapping), "--quiet"],
+                              env=env)
+    assert done.exit_code == 0, done.output
+    reader = StoreReader(store)
+    with reader.cursor_and_rollups() as (cur, rollups):
+        assert rollups is not None and rollups.cache is not None
+        prepared = sorted(p.name for p in rollups.cache.iterdir())
+        assert f"{rollup_name('neighbourhood')}.parquet" in prepared
+        assert metrics.total_calls(DuckDBEngine(cur, rollups), CallFilter()) == 300
+        assert rollups.built() == [rollup_name("neighbourhood", flags=False, monthly=True)]
+
+
+_MAPPING_YAML = """
+name: overlap
+agency: Test Police
+time_zone: America/New_York
+file: {format: csv, delimiter: ","}
+record_id: event
+timestamps:
+  received_at: {column: received, formats: ["%m/%d/%Y %I:%M:%S %p"]}
+fields: {initial_call_type: type, disposition_raw: dispo, location: address}
+"""

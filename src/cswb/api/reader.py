@@ -112,3 +112,20 @@ def _executor(con: duckdb.DuckDBPyConnection) -> Callable[[str], None]:
         finally:
             cur.close()
     return execute
+
+
+def prepare_rollups(store: AnalyticStore) -> bool:
+    """Build and keep (under ``data_dir``) the warm area level's roll-ups of the store's
+    current version, so a server started or running later loads them instead of building them
+    on its first requests. Called by the commands that commit (ingest, classify apply, demo).
+    Returns whether anything was prepared (roll-ups, their cache and a warm level all on)."""
+    settings = store.settings
+    level = settings.api_rollup_warm_level
+    if not (settings.api_rollups and settings.api_rollup_cache and level):
+        return False
+    reader = StoreReader(store)
+    try:
+        reader.warm(level)
+    finally:
+        reader.close()
+    return True

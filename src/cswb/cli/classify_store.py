@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cswb.api.reader import prepare_rollups
 from cswb.classify import load_classifier
 from cswb.classify.store import REVIEW_COLUMNS, apply_classifier, review_list
 from cswb.cli.classify import classify_app
@@ -74,7 +75,10 @@ def apply_command(
     """
     settings = settings_of(ctx)
     classifier = load_classifier(settings)
-    summary = apply_classifier(store_of(ctx), classifier, everything=everything)
+    store = store_of(ctx)
+    summary = apply_classifier(store, classifier, everything=everything)
+    if summary.changed or summary.added or summary.reclassified:
+        prepare_rollups(store)
     console.print(
         f"Classifier {classifier.version}: {summary.classes:,} classes stored, "
         f"{summary.reclassified:,} classified again, {summary.changed:,} changed "

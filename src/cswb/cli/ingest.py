@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cswb.api.reader import prepare_rollups
 from cswb.cli.common import console, err_console, settings_of, store_of
 from cswb.errors import MappingError
 from cswb.ingest.mapping import Mapping, builtin_mapping, load_mapping, with_linkage
@@ -93,6 +94,8 @@ def ingest(
         summaries.append(summary)
         if not quiet and not as_json:
             console.print(summary_table(summary))
+    if summaries:
+        prepare_rollups(store)
     if as_json:
         typer.echo(json.dumps([s.to_dict() for s in summaries], indent=2))
 
