@@ -150,3 +150,18 @@ def test_rates_need_populations(settings: Settings, store: AnalyticStore) -> Non
     with client_for(settings) as plain:
         r = plain.get("/api/v1/metrics/rates")
         assert r.status_code == 400 and "populations_path" in r.json()["error"]["message"]
+
+
+def test_scenario_endpoint_is_suppressed_and_adds_up(client: TestClient) -> None:
+    body = client.get("/api/v1/scenario").json()
+    assert body["public"] and body["columns"] == ["tier", "calls", "share", "unit_hours"]
+    rows = {r[0]: r[1:] for r in body["rows"]}
+    assert rows["total"][0] == 135
+    assert rows["civilian_crisis"] == [None, None, None]  # 3 calls: below 10, hidden whole
+    shown = [r[1] for r in body["rows"] if r[0] != "total" and r[1] is not None]
+    hidden = [r[0] for r in body["rows"] if r[0] != "total" and r[1] is None]
+    assert sum(shown) < 135 and len(hidden) >= 2  # a complement hides the 3 with another
+    assert body["notes"]["policy"] == "cswb-default"
+    narrowed = client.get("/api/v1/scenario", params={"area": "North"}).json()
+    assert {r[0]: r[1] for r in narrowed["rows"]}["total"] == 72
+    assert client.get("/api/v1/scenario", params={"tier": "police"}).status_code == 400

@@ -25,6 +25,9 @@ from cswb.analytics.trends import recent_change
 from cswb.api.deps import MetricEngine, Reader
 from cswb.api.models import ErrorResponse, PublicModel
 from cswb.api.security import CurrentActor
+from cswb.respond.policy import load_policy
+from cswb.respond.scenario import run_scenario
+from cswb.respond.tiers import DIVERTED_TIERS
 from cswb.security.policy import Action, authorize
 from cswb.security.principal import Actor
 from cswb.settings import Settings
@@ -266,3 +269,36 @@ def forecast_endpoint(*, reader: Reader, engine: MetricEngine, flt: Filter,
                        reports=[SeriesReportOut.model_validate(r) for r in result.reports],
                        columns=list(frame.columns), rows=rows, total_rows=len(frame),
                        limit=limit, offset=offset)
+
+
+@router.get("/scenario")
+def scenario(*, request: Request, engine: MetricEngine, flt: Filter) -> MetricTableOut:
+    """Calls, shares and unit hours the local response policy gives each responder tier.
+
+    Public: tier counts pass small-cell and complementary suppression (a hidden tier's share
+    and unit hours are hidden with it); the share diverted from police is given only when both
+    the diverted and the other calls reach the threshold. 409 when no call is classified.
+    """
+    if flt.tier:
+        raise AnalyticsError("the scenario is given by tier already: drop the tier filter")
+    settings = _settings(request)
+    policy = load_policy(settings.respond_policy)
+    relation = f"(SELECT * FROM calls{flt.where(engine.dialect)})"
+    result = run_scenario(engine.con, policy, relation)
+    table = MetricTable("scenario", ("tier", "calls", "share", "unit_hours"), [
+        (t.tier, t.calls, round(t.share, 4), round(t.unit_hours_estimated, 1))
+        for t in result.tiers], public=True)
+    published = disclosure.publish(table, settings.disclosure_threshold)
+    rows = [row if row[1] is not None else (row[0], None, None, None)
+            for row in published.rows]
+    threshold = settings.disclosure_threshold
+    kept_back = result.classified_calls - result.diverted_calls
+    diverted = (round(result.diverted_share, 4)
+                if min(result.diverted_calls, kept_back) >= threshold else None)
+    notes = {**published.notes, "policy": result.policy,
+             "policy_version": result.policy_version, "diverted_share": diverted,
+             "diverted_tiers": [t.value for t in DIVERTED_TIERS],
+             "unit_hours": "estimated on-scene hours of the first unit (docs/respond.md)"}
+    return MetricTableOut(name="scenario", columns=list(table.columns),
+                          rows=[list(r) for r in rows], public=True, notes=notes,
+                          total_rows=len(rows), limit=len(rows), offset=0)

@@ -42,6 +42,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_input": 400,
     "crypto_error": 500,
     "audit_chain_broken": 500,
+    "no_classified_calls": 409,
+    "policy_error": 500,
 }
 """HTTP status of each :class:`CswbError` code (others: 500)."""
 
