@@ -8,58 +8,37 @@ are saved under the test's temporary folder and their paths printed (``pytest -r
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser.test_loaded_page import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.browser.support import BROWSER_TESTS, chromium, serving
 from tests.dashboard_fixtures import classified_engine, load_city
 
 from cswb.api import create_app
 from cswb.web.dashboard import dashboard_engine
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at "
-                       "/usr/bin/chromium (apt-get install chromium); no browser is downloaded"),
-]
+pytestmark = BROWSER_TESTS
 
 DRAWN = ".plot[data-drawn=true]"
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
+    """The dashboard over a small city whose calls carry the synthetic truth's categories."""
     city = load_city(tmp_path_factory.mktemp("dashboard-browser"))
     engine = classified_engine(city)
     app = create_app(city.settings)
     app.dependency_overrides[dashboard_engine] = lambda: type(engine)(engine.con.cursor())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                              headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _errors(page: Any) -> list[str]:

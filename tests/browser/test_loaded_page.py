@@ -9,14 +9,12 @@ them).
 from __future__ import annotations
 
 import random
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests.browser.support import BROWSER_TESTS, chromium, serving
 
 from cswb.api import create_app
 from cswb.ingest.mapping import parse_mapping
@@ -24,17 +22,11 @@ from cswb.ingest.pipeline import ingest_file
 from cswb.settings import load_settings
 from cswb.storage import open_analytic_store
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--headless"]
 CALL_TYPES = {"THEFT": 9, "TRAFFIC STOP": 7, "WELFARE CHECK": 5, "MENTAL HEALTH": 4,
               "DISTURBANCE": 4, "NOISE COMPLAINT": 3, "ALARM": 3, "OVERDOSE": 1,
               "SUSPICIOUS PERSON": 2, "FAMILY DISPUTE": 2, "ASSAULT": 1, "LOST PROPERTY": 1}
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at "
-                       "/usr/bin/chromium (apt-get install chromium); no browser is downloaded"),
-]
+pytestmark = BROWSER_TESTS
 
 
 def write_export(path: Path, months: int = 28, seed: int = 7) -> None:
@@ -56,17 +48,10 @@ def write_export(path: Path, months: int = 28, seed: int = 7) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn in a background thread over a store holding one ingested export."""
-    import uvicorn
-
     root = tmp_path_factory.mktemp("browser")
     settings = load_settings(data_dir=root / "var", duckdb_memory_limit="1GB",
                              store_url=f"duckdb:///{(root / 'store').as_posix()}")
@@ -79,28 +64,14 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "fields": {"initial_call_type": "nature", "location": "location"},
         "identifying": {"drop": ["caller_phone"]}})
     assert ingest_file(root / "riverton_cad.csv", mapping, store, settings).reconciles
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                              headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def test_page_tables_chart_and_screenshots(browser, base_url: str,  # type: ignore[no-untyped-def]
