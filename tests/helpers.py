@@ -49,3 +49,17 @@ def table_digest(store: AnalyticStore) -> dict[str, list[tuple[Any, ...]]]:
         return {t: sorted(map(repr, run(con, f"SELECT * FROM {t}"))) for t in TABLES}
     finally:
         con.close()
+
+
+def rewrite_parquet(path: Path, select: str) -> None:
+    """Replace the Parquet file ``path`` by ``SELECT <select> FROM`` itself (to fake old or
+    damaged store files)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"COPY (SELECT {select} FROM read_parquet('{path}')) "
+                    f"TO '{path}.tmp' (FORMAT parquet)").fetchall()
+    finally:
+        con.close()
+    Path(f"{path}.tmp").replace(path)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
 from cswb.settings import Settings
 from cswb.storage import AnalyticStore
-from tests.helpers import ingest_with, rows
+from tests.helpers import ingest_with, rewrite_parquet, rows
 from tests.test_ingest_batches import MAPPING, export
 
 
@@ -30,12 +28,7 @@ def test_a_file_without_stored_keys_reads_the_same_keys(tmp_path: Path, store: A
     assert all(key is not None for _, key in before)
     manifest = store.read_manifest()
     for entry in manifest.files("calls"):
-        path = store.root / entry["path"]
-        con = duckdb.connect()
-        con.execute(f"COPY (SELECT * EXCLUDE (class_key) FROM read_parquet('{path}')) "
-                    f"TO '{path}.tmp' (FORMAT parquet)").fetchall()
-        con.close()
-        Path(f"{path}.tmp").replace(path)
+        rewrite_parquet(store.root / entry["path"], "* EXCLUDE (class_key)")
         entry["columns"] = [c for c in entry["columns"] if c != "class_key"]
     store.manifest_path.write_text(manifest.to_json(), encoding="utf-8")
     assert rows(store, "SELECT call_id, class_key FROM calls ORDER BY call_id") == before

@@ -13,7 +13,7 @@ from cswb.classify.taxonomy import load_taxonomy
 from cswb.errors import StoreError
 from cswb.settings import Settings
 from cswb.storage import AnalyticStore
-from tests.helpers import ingest_with, one, rows
+from tests.helpers import ingest_with, one, rewrite_parquet, rows
 from tests.test_ingest_batches import MAPPING
 
 TYPES = ["DOMESTIC DISTURBANCE", "SUICIDAL PERSON", "THEFT FROM AUTO", "TRAFFIC STOP",
@@ -121,14 +121,8 @@ def test_a_class_key_collision_is_refused(tmp_path: Path, store: AnalyticStore,
     """Two different classes under one 64-bit key would mix them: the batch is refused."""
     ingest_with(store, settings, MAPPING, export(tmp_path / "a.csv", 1, 14))
     classes = store.read_manifest().files("call_classes")
-    path = store.root / classes[0]["path"]
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute(f"COPY (SELECT * REPLACE ('SOMETHING ELSE' AS initial_call_type) FROM "
-                f"read_parquet('{path}')) TO '{path}.tmp' (FORMAT parquet)").fetchall()
-    con.close()
-    Path(f"{path}.tmp").replace(path)
+    rewrite_parquet(store.root / classes[0]["path"],
+                    "* REPLACE ('SOMETHING ELSE' AS initial_call_type)")
     digest = rows(store, "SELECT count(*) FROM calls")
     with pytest.raises(StoreError, match="collision"):
         ingest_with(store, settings, MAPPING, export(tmp_path / "b.csv", 15, 28))

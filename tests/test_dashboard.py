@@ -19,6 +19,7 @@ from cswb.web.dashboard import PAGES, dashboard_engine
 from cswb.web.panel import SUPPRESSED
 from cswb.web.suppression import suppress_grid, suppress_one_way
 from tests.dashboard_fixtures import LoadedCity, classified_engine, load_city
+from tests.helpers import one
 
 THRESHOLD = 10
 
@@ -275,18 +276,10 @@ def test_the_served_dashboard_uses_roll_ups_and_the_tier_filter_still_restricts(
             return sum(int(r[1]) for r in rows if r[1] not in ("", SUPPRESSED))
 
         every, crisis = total(""), total("?tier=civilian_crisis")
-        stored = one_count(city, "SELECT count(*) FROM calls")
+        stored = one(city.store, "SELECT count(*) FROM calls")
         assert 0.99 * stored <= every <= stored
         assert 0 < crisis < every
-        assert crisis <= one_count(city, "SELECT count(*) FROM calls WHERE category = "
+        assert crisis <= one(city.store, "SELECT count(*) FROM calls WHERE category = "
                                          "'behavioral_health' OR list_has_any(flags, "
                                          "['mental_health', 'suicide', 'substance_use', "
                                          "'welfare', 'homelessness'])")
-
-
-def one_count(city: LoadedCity, sql: str) -> int:
-    con = city.store.connect()
-    try:
-        return int(con.execute(sql).fetchall()[0][0])
-    finally:
-        con.close()

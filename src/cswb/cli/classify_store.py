@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from io import StringIO
 from pathlib import Path
 from typing import Annotated
 
@@ -50,8 +51,6 @@ def review_command(
 
 
 def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
-    from io import StringIO
-
     buffer = StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(REVIEW_COLUMNS)
