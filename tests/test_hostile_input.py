@@ -97,6 +97,40 @@ def test_truncated_last_row(tmp_path: Path, store: AnalyticStore, settings: Sett
         [(4, "4,2021-06-02 10:00:00,,THE")]
 
 
+def test_rows_with_the_wrong_number_of_fields_keep_their_place_and_text(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    # an unquoted comma in the call type; the quoted one in the address is fine
+    long_row = good_row(3).replace("THEFT", "THEFT, AUTO").replace(
+        "103 N MAIN ST", '"103 N MAIN ST, REAR"')
+    short_row = "4,2021-06-02 10:00:00,,THEFT,104 N MAIN ST"
+    lines = [HEADER, good_row(1), good_row(2), long_row, short_row, good_row(5)]
+    s = ingest_with(store, settings, mapping(), write(tmp_path, "\n".join(lines) + "\n"))
+    assert s.reconciles and s.inserted == 3
+    assert s.reasons == {"too_many_columns": 1, "missing_columns": 1}
+    quarantined = rows(store, "SELECT source_row, reason, detail, record IS NULL, raw_text "
+                              "FROM quarantine ORDER BY source_row")
+    assert [r[:2] for r in quarantined] == [(3, "too_many_columns"), (4, "missing_columns")]
+    assert quarantined[0][2] == "the row has more fields than the header"
+    # fields out of place: no record by column name, only the text, re-quoted and scrubbed
+    assert quarantined[0][3] and quarantined[1][3]
+    assert quarantined[0][4] == ('3,2021-06-04 10:03:00,2021-06-04 10:03:30,THEFT, AUTO,'
+                                 '"103 N MAIN ST, REAR",42.003,-88.003,[phone]')
+    assert quarantined[1][4] == short_row
+    assert rows(store, "SELECT source_row FROM calls ORDER BY 1") == [(1,), (2,), (5,)]
+
+
+def test_a_file_with_quoted_line_breaks_is_read_by_the_strict_reader(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    multiline = good_row(2).replace("THEFT", '"THEFT\nFROM AUTO"')
+    short_row = "4,2021-06-02 10:00:00,,THEFT,104 N MAIN ST"
+    lines = [HEADER, good_row(1), multiline, good_row(3), short_row, good_row(5)]
+    s = ingest_with(store, settings, mapping(), write(tmp_path, "\n".join(lines) + "\n"))
+    assert s.reconciles and s.inserted == 4 and s.reasons == {"missing_columns": 1}
+    assert rows(store, "SELECT source_row FROM quarantine") == [(4,)]
+    assert rows(store, "SELECT source_row, call_type FROM calls ORDER BY 1") == [
+        (1, "THEFT"), (2, "THEFT\nFROM AUTO"), (3, "THEFT"), (5, "THEFT")]
+
+
 def test_wrong_delimiter_is_a_clear_error(tmp_path: Path, store: AnalyticStore,
                                           settings: Settings) -> None:
     text = (HEADER + "\n" + body(3)).replace(",", ";")

@@ -34,11 +34,18 @@ import pyarrow as pa
 from cswb import __version__
 from cswb.classify.store import classify_new_keys
 from cswb.domain.calls import CONTENT_FIELDS, calls_view_sql
-from cswb.domain.quality import QuarantineReason
+from cswb.domain.quality import QUARANTINE_DESCRIPTIONS, QuarantineReason
 from cswb.errors import MappingError, SourceFileError
 from cswb.ingest.mapping import Mapping
 from cswb.ingest.progress import Progress, SilentProgress, watch_query
-from cswb.ingest.readers import Landing, Reject, SourceFile, open_landing
+from cswb.ingest.readers import (
+    CsvLanding,
+    Landing,
+    Reject,
+    SourceFile,
+    is_quoted_newline_error,
+    open_landing,
+)
 from cswb.ingest.rownumbers import row_sql, step_table
 from cswb.ingest.timezones import day_table
 from cswb.ingest.transform import CODE_DIM, LOCATION_DIM, CallSql, Context, ident, lit
@@ -197,12 +204,20 @@ class _BatchRun:
         # CSV rows are not numbered while read (that would serialise the reader): a row's
         # number is its position in the ordered output, plus the rejected rows before it.
         self.numbered = landing.file_format != "csv"
-        rejects = self._prepass(landing, CallSql(self.m, ctx))
+        try:
+            rejects = self._prepass(landing, CallSql(self.m, ctx))
+        except _QuotedNewlinesError:
+            landing = self._strict(landing)
+            rejects = self._prepass(landing, CallSql(self.m, ctx))
         hasher.join()
         self.summary.file_sha256 = self.source.sha256
         self.sql = CallSql(self.m, replace(ctx, file_sha256=self.source.sha256,
                                            numbered=self.numbered))
-        rejects = self._map(landing, rejects)
+        try:
+            rejects = self._map(landing, rejects)
+        except _QuotedNewlinesError:
+            landing = self._strict(landing)
+            rejects = self._map(landing, landing.rejects(self.con))
         self._resolve()
         self._classify()
         self._write_quarantine(rejects)
@@ -212,6 +227,13 @@ class _BatchRun:
         self.progress.phase("committing")
 
     # -- setup ---------------------------------------------------------------------------
+
+    def _strict(self, landing: Landing) -> Landing:
+        """The strict reader of a CSV file the padded reader refused (quoted line breaks)."""
+        if not isinstance(landing, CsvLanding):  # pragma: no cover - only CSV pads rows
+            raise SourceFileError("the file cannot be read: quoted line breaks")
+        log.info("%s has quoted line breaks: read by the strict CSV reader", landing.path.name)
+        return landing.strict()
 
     def _context(self, landing: Landing) -> Context:
         today = datetime.now(UTC).replace(tzinfo=None)
@@ -495,8 +517,9 @@ class _BatchRun:
         if quarantine:
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
                 AS batch_id, source_row, _reason AS reason,
-                array_to_string(dq_flags, '; ') AS detail, {self.sql.raw_map('_raw')} AS record,
-                _text AS raw_text
+                CASE WHEN _text IS NOT NULL THEN {_fault_detail()}
+                     ELSE array_to_string(dq_flags, '; ') END AS detail,
+                {self.sql.raw_map('_raw')} AS record, _text AS raw_text
                 FROM {quarantine}""")
         if scalar(self.con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ranked'"):
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
@@ -571,6 +594,13 @@ class _BatchRun:
             )
 
 
+def _fault_detail() -> str:
+    """SQL: the detail of a row the reader yielded with a fault (its reason, described)."""
+    cases = " ".join(f"WHEN {lit(reason)} THEN {lit(text)}"
+                     for reason, text in QUARANTINE_DESCRIPTIONS.items())
+    return f"CASE _reason {cases} END"
+
+
 def _with_rows(path: Path, meta: dict[str, Any]) -> str:
     """SQL reading one call file with its source rows and constants (see call_file_sql)."""
     return call_file_sql(path, meta)
@@ -585,9 +615,18 @@ def _rejects_arrow(rejects: list[Reject]) -> pa.Table:
     })
 
 
+class _QuotedNewlinesError(Exception):
+    """The padded CSV reader met a quoted line break (the strict reader takes over)."""
+
+
 def _run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Run SQL; a DuckDB error about the input becomes a clear :class:`SourceFileError`."""
     try:
         run(con, sql)
-    except duckdb.InvalidInputException as exc:
-        raise SourceFileError(f"the file cannot be read: {str(exc).splitlines()[0]}") from None
+    except duckdb.Error as exc:
+        if is_quoted_newline_error(exc):
+            raise _QuotedNewlinesError from None
+        if isinstance(exc, duckdb.InvalidInputException):
+            raise SourceFileError(
+                f"the file cannot be read: {str(exc).splitlines()[0]}") from None
+        raise

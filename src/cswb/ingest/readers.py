@@ -11,6 +11,7 @@ after a scan, with their data row numbers, so that nothing is lost.
 from __future__ import annotations
 
 import codecs
+import copy
 import gzip
 import hashlib
 import re
@@ -49,6 +50,13 @@ _SCRUB_PATTERNS = (
 )
 """Applied to the raw text of records that could not be split into columns, whose identifying
 columns therefore cannot be dropped by name."""
+
+OVERFLOW_COLUMNS = 8
+"""Columns the padded CSV reader declares beyond the header: a row with up to this many fields
+too many is yielded (and quarantined) in place; one with more is rejected by the reader."""
+
+_NO_NULL = "\x01\x02cswb-no-null\x02\x01"
+"""The padded reader's null string: no field is this text, so only padding reads as NULL."""
 
 
 @dataclass(frozen=True)
@@ -147,11 +155,22 @@ def _ident(name: str) -> str:
 
 
 class CsvLanding:
-    """Delimited text read by DuckDB's parallel CSV reader, every column as VARCHAR."""
+    """Delimited text read by DuckDB's parallel CSV reader, every column as VARCHAR.
+
+    A row with the wrong number of fields is the commonest fault of a CAD export. By default the
+    reader is *padded*: it declares :data:`OVERFLOW_COLUMNS` columns beyond the header and pads a
+    short row with NULLs (an empty field reads as ``''``: the reader's null string is a
+    sentinel no field holds), so such rows are yielded, in order, with ``_fault`` set and their
+    text (re-quoted, scrubbed) in ``_text``. Every record then keeps its position, and the rows
+    need no renumbering. DuckDB's parallel reader cannot pad rows in a file with quoted line
+    breaks; for such a file :meth:`strict` gives the strict reader, which rejects those rows
+    (reported by :meth:`rejects` with their line numbers).
+    """
 
     file_format = "csv"
 
-    def __init__(self, path: Path, spec: FileSpec, max_line_bytes: int, workdir: Path) -> None:
+    def __init__(self, path: Path, spec: FileSpec, max_line_bytes: int, workdir: Path,
+                 padded: bool = True) -> None:
         self.spec = spec
         self.max_line_bytes = max_line_bytes
         dialect = sniff(_sample_path(path, workdir), encoding=spec.encoding,
@@ -164,10 +183,20 @@ class CsvLanding:
         self.path = path
         if dialect.encoding not in NATIVE_ENCODINGS:
             self.path = _transcode(path, dialect.encoding, workdir)
+        self.padded = padded
         self._tag = uuid.uuid4().hex[:8]
+        self._extra = [f"__cswb_extra_{i}" for i in range(OVERFLOW_COLUMNS)]
+
+    def strict(self) -> CsvLanding:
+        """The same file read by the strict reader (for files with quoted line breaks)."""
+        landing = copy.copy(self)
+        landing.padded = False
+        landing._tag = uuid.uuid4().hex[:8]
+        return landing
 
     def _read_csv(self) -> str:
-        columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in self.columns) + "}"
+        names = [*self.columns, *(self._extra if self.padded else [])]
+        columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in names) + "}"
         encoding = NATIVE_ENCODINGS.get(self.dialect.encoding, "utf-8")
         quote = self.spec.quote
         options = [
@@ -179,15 +208,42 @@ class CsvLanding:
             "store_rejects = true", f"rejects_table = 'rejects_{self._tag}'",
             f"rejects_scan = 'rejects_scan_{self._tag}'", "strict_mode = true",
         ]
+        if self.padded:
+            options += ["null_padding = true", f"nullstr = {_lit(_NO_NULL)}"]
         return f"read_csv({_lit(str(self.path))}, {', '.join(options)})"
 
     def scan(self, numbered: bool = True) -> str:
         cols = ", ".join(_ident(c) for c in self.columns)
+        if not self.padded:
+            fault = text = "NULL::VARCHAR"
+        else:
+            # an empty field reads as '' (NULL from the strict reader): the mapping's null
+            # handling treats both alike
+            fault, text = self._fault_sql(), self._text_sql()
+        head = f"{fault} AS _fault, {text} AS _text, {cols}"
         if not numbered:  # WITH ORDINALITY would make DuckDB read the file on one thread
-            return (f"(SELECT NULL::BIGINT AS _ord, NULL::VARCHAR AS _fault, "
-                    f"NULL::VARCHAR AS _text, {cols} FROM {self._read_csv()})")
-        return (f"(SELECT ordinality AS _ord, NULL::VARCHAR AS _fault, NULL::VARCHAR AS _text, "
-                f"{cols} FROM {self._read_csv()} WITH ORDINALITY)")
+            return f"(SELECT NULL::BIGINT AS _ord, {head} FROM {self._read_csv()})"
+        return f"(SELECT ordinality AS _ord, {head} FROM {self._read_csv()} WITH ORDINALITY)"
+
+    def _fault_sql(self) -> str:
+        """A padded row's fault: a NULL last column was padded, a set extra one overflowed."""
+        return (f"CASE WHEN {_ident(self.columns[-1])} IS NULL "
+                f"THEN {_lit(QuarantineReason.MISSING_COLUMNS)} "
+                f"WHEN {_ident(self._extra[0])} IS NOT NULL "
+                f"THEN {_lit(QuarantineReason.TOO_MANY_COLUMNS)} END")
+
+    def _text_sql(self) -> str:
+        """The text of a faulty row: its fields re-quoted where needed, joined, scrubbed (its
+        fields are out of place, so identifying ones cannot be dropped by name)."""
+        quote, delim = self.spec.quote, self.dialect.delimiter
+        fields = ", ".join(
+            f"CASE WHEN contains({c}, {_lit(delim)}) OR contains({c}, {_lit(quote)}) "
+            f"OR contains({c}, chr(10)) OR contains({c}, chr(13)) "
+            f"THEN {_lit(quote)} || replace({c}, {_lit(quote)}, {_lit(quote * 2)}) || "
+            f"{_lit(quote)} ELSE {c} END"
+            for c in map(_ident, [*self.columns, *self._extra]))
+        joined = f"concat_ws({_lit(delim)}, {fields})"
+        return f"CASE WHEN {self._fault_sql()} IS NOT NULL THEN {_scrub_sql(joined)} END"
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
         table = f"rejects_{self._tag}"
@@ -211,6 +267,12 @@ class CsvLanding:
                    _detail(message), text or "")
             for line, etype, message, text in rows
         ]
+
+
+def is_quoted_newline_error(exc: BaseException) -> bool:
+    """Whether DuckDB refused to pad rows because the file has quoted line breaks."""
+    return isinstance(exc, duckdb.Error) and "null_padding in conjunction with quoted new " \
+        "lines" in str(exc)
 
 
 def _detail(message: str | None) -> str:

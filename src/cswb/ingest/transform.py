@@ -447,7 +447,8 @@ class CallSql:
         Only references: the main pass builds it for the few rows not stored, and
         :meth:`raw_map` generalises it later, over those rows alone.
         """
-        return "[" + ", ".join(f"CAST({ident(c)} AS VARCHAR)" for c in self._raw_columns()) + "]"
+        return "[" + ", ".join(f"nullif(CAST({ident(c)} AS VARCHAR), '')"
+                               for c in self._raw_columns()) + "]"
 
     def raw_map(self, values: str) -> str:
         """SQL of the map kept in the quarantine from list ``values`` (:meth:`raw_values`):
@@ -466,7 +467,8 @@ class CallSql:
                          f"{value})")
             keys.append(lit(col))
             items.append(value)
-        return f"MAP([{', '.join(keys)}], [{', '.join(items)}])"
+        return (f"CASE WHEN {values} IS NOT NULL THEN "
+                f"MAP([{', '.join(keys)}], [{', '.join(items)}]) END")
 
     # -- output ----------------------------------------------------------------------------
 
@@ -553,7 +555,8 @@ SELECT {stored},
        {self._originals_sql()} AS _dq_orig, _reason, _text,
        CASE WHEN _reason IS NOT NULL THEN 'quarantine' WHEN _resolve THEN 'resolve'
             END AS _route,
-       CASE WHEN _reason IS NOT NULL OR _resolve THEN {self.raw_values()} END AS _raw
+       CASE WHEN _fault IS NULL AND (_reason IS NOT NULL OR _resolve)
+            THEN {self.raw_values()} END AS _raw
 FROM c
 """
 
