@@ -130,7 +130,7 @@ def test_quarantined_rows_keep_no_identifying_values(export: Path, keyed: Settin
     quarantined = rows(store, "SELECT reason, CAST(record AS VARCHAR), raw_text FROM quarantine")
     assert {r[0] for r in quarantined} >= {"too_many_columns", "missing_columns"}
     phones = set(phones_of(export).values())
-    assert any(raw and "[phone]" in raw for _r, _rec, raw in quarantined)  # scrubbed, not kept
+    assert any(raw and "[withheld]" in raw for _r, _rec, raw in quarantined)  # withheld, not kept
     for _reason, record, raw in quarantined:
         for text in (record or "", raw or ""):
             assert "Caller Phone" not in text

@@ -195,8 +195,10 @@ class _BatchRun:
         self.routes: dict[str, int] = {}
 
     def execute(self, hasher: threading.Thread) -> None:
+        location = self.m.column_spec("location")
         landing = open_landing(self.source, self.m.file, self.settings.ingest_max_line_bytes,
-                               self.tx.staging, self.con)
+                               self.tx.staging, self.con, identifying=self.m.identifying.all,
+                               locations=location.source_columns if location else ())
         self.summary.encoding, self.summary.delimiter = landing.encoding, landing.delimiter
         self._check_linkage_columns(landing)
         ctx = self._context(landing)

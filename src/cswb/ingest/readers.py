@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -26,6 +27,7 @@ import pyarrow as pa
 
 from cswb.domain.quality import QuarantineReason
 from cswb.errors import SourceFileError
+from cswb.ingest.locations import clean_location_sql, generalise_sql
 from cswb.ingest.mapping import FileSpec
 from cswb.ingest.sniff import NATIVE_ENCODINGS, SAMPLE_BYTES, sniff, unique_names
 
@@ -133,10 +135,14 @@ def detect_format(path: Path, declared: str = "auto") -> str:
 
 
 def open_landing(source: SourceFile, spec: FileSpec, max_line_bytes: int,
-                 workdir: Path, con: duckdb.DuckDBPyConnection) -> Landing:
-    """The adapter for ``source``'s format."""
+                 workdir: Path, con: duckdb.DuckDBPyConnection, *,
+                 identifying: Sequence[str] = (), locations: Sequence[str] = ()) -> Landing:
+    """The adapter for ``source``'s format. ``identifying`` and ``locations`` name the columns
+    whose values a malformed row's raw text must withhold or generalise (CSV only: other
+    formats never misplace a field)."""
     if source.file_format == "csv":
-        return CsvLanding(source.path, spec, max_line_bytes, workdir)
+        return CsvLanding(source.path, spec, max_line_bytes, workdir,
+                          identifying=identifying, locations=locations)
     if source.file_format == "excel":
         return ArrowLanding.from_excel(source.path, spec.sheet, con)
     if source.file_format == "parquet":
@@ -169,9 +175,11 @@ class CsvLanding:
 
     file_format = "csv"
 
-    def __init__(self, path: Path, spec: FileSpec, max_line_bytes: int, workdir: Path,
-                 padded: bool = True) -> None:
+    def __init__(self, path: Path, spec: FileSpec, max_line_bytes: int, workdir: Path, *,
+                 padded: bool = True, identifying: Sequence[str] = (),
+                 locations: Sequence[str] = ()) -> None:
         self.spec = spec
+        self.identifying, self.locations = list(identifying), list(locations)
         self.max_line_bytes = max_line_bytes
         dialect = sniff(_sample_path(path, workdir), encoding=spec.encoding,
                         delimiter=spec.delimiter, quote=spec.quote, header=spec.header,
@@ -233,17 +241,39 @@ class CsvLanding:
                 f"THEN {_lit(QuarantineReason.TOO_MANY_COLUMNS)} END")
 
     def _text_sql(self) -> str:
-        """The text of a faulty row: its fields re-quoted where needed, joined, scrubbed (its
-        fields are out of place, so identifying ones cannot be dropped by name)."""
+        """The text of a faulty row: its fields re-quoted where needed, joined, scrubbed.
+
+        Its fields are out of place, so identifying ones cannot be dropped by name: a row with
+        ``d`` fields too many (or too few) holds an identifying column's value within ``d``
+        places after (or before) that column's own, and every field in that window is withheld;
+        house numbers in the windows of the location's columns are generalised; phone numbers
+        and e-mail addresses anywhere are scrubbed.
+        """
         quote, delim = self.spec.quote, self.dialect.delimiter
-        fields = ", ".join(
-            f"CASE WHEN contains({c}, {_lit(delim)}) OR contains({c}, {_lit(quote)}) "
-            f"OR contains({c}, chr(10)) OR contains({c}, chr(13)) "
-            f"THEN {_lit(quote)} || replace({c}, {_lit(quote)}, {_lit(quote * 2)}) || "
-            f"{_lit(quote)} ELSE {c} END"
-            for c in map(_ident, [*self.columns, *self._extra]))
-        joined = f"concat_ws({_lit(delim)}, {fields})"
+        names = [*self.columns, *self._extra]
+        shift = (f"(({' + '.join(f'({_ident(c)} IS NOT NULL)::INTEGER' for c in names)}) "
+                 f"- {len(self.columns)})")
+        fields = []
+        for position, name in enumerate(names):
+            c = value = _ident(name)
+            near_location = _window_sql(position, self._positions(self.locations), shift)
+            if near_location:
+                value = (f"CASE WHEN {near_location} AND regexp_matches({c}, {_lit(_HOUSE)}) "
+                         f"THEN {generalise_sql(clean_location_sql(c, []))} ELSE {c} END")
+            value = (f"CASE WHEN contains({value}, {_lit(delim)}) OR contains({value}, "
+                     f"{_lit(quote)}) OR contains({value}, chr(10)) OR contains({value}, chr(13)) "
+                     f"THEN {_lit(quote)} || replace({value}, {_lit(quote)}, {_lit(quote * 2)}) "
+                     f"|| {_lit(quote)} ELSE {value} END")
+            near_identifying = _window_sql(position, self._positions(self.identifying), shift)
+            if near_identifying:
+                value = (f"CASE WHEN {c} IS NOT NULL AND {near_identifying} "
+                         f"THEN '[withheld]' ELSE {value} END")
+            fields.append(value)
+        joined = f"concat_ws({_lit(delim)}, {', '.join(fields)})"
         return f"CASE WHEN {self._fault_sql()} IS NOT NULL THEN {_scrub_sql(joined)} END"
+
+    def _positions(self, columns: list[str]) -> list[int]:
+        return [self.columns.index(c) for c in columns if c in self.columns]
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
         table = f"rejects_{self._tag}"
@@ -267,6 +297,20 @@ class CsvLanding:
                    _detail(message), text or "")
             for line, etype, message, text in rows
         ]
+
+
+_HOUSE = r"^\s*[0-9]{1,9}(-?[A-Za-z]|-[0-9]+)? "
+"""A value starting like a street address with a house number."""
+
+
+def _window_sql(position: int, columns: list[int], shift: str) -> str | None:
+    """SQL: whether field ``position`` may hold the value of one of ``columns`` in a row whose
+    fields are shifted by ``shift`` (positive: fields too many; negative: too few)."""
+    if not columns:
+        return None
+    return "(" + " OR ".join(
+        f"{position - c} BETWEEN least({shift}, 0) AND greatest({shift}, 0)"
+        for c in columns) + ")"
 
 
 def is_quoted_newline_error(exc: BaseException) -> bool:
