@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -129,10 +130,10 @@ def test_a_class_key_collision_is_refused(tmp_path: Path, store: AnalyticStore,
     assert rows(store, "SELECT count(*) FROM calls") == digest
 
 
-def test_narratives_add_their_flags_to_the_calls_that_have_them(
-        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
-    mapping = {**MAPPING, "fields": {**MAPPING["fields"], "narrative": "notes"}}
-    path = tmp_path / "n.csv"
+NARRATIVE_MAPPING = {**MAPPING, "fields": {**MAPPING["fields"], "narrative": "notes"}}
+
+
+def write_narratives(path: Path) -> Path:
     path.write_text(
         "event,received,type,dispo,address,notes\n"
         "E1,03/01/2022 1:00:00 AM,NOISE COMPLAINT,ADVISED,100 ELM ST,"
@@ -140,7 +141,12 @@ def test_narratives_add_their_flags_to_the_calls_that_have_them(
         "E2,03/01/2022 2:00:00 AM,NOISE COMPLAINT,ADVISED,100 ELM ST,loud music\n"
         "E3,03/01/2022 3:00:00 AM,NOISE COMPLAINT,ADVISED,100 ELM ST,\n",
         encoding="utf-8")
-    ingest_with(store, settings, mapping, path)
+    return path
+
+
+def test_narratives_add_their_flags_to_the_calls_that_have_them(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    ingest_with(store, settings, NARRATIVE_MAPPING, write_narratives(tmp_path / "n.csv"))
     got = {r: (nf, f) for r, nf, f in rows(
         store, "SELECT source_record_id, narrative_flags, flags FROM calls")}
     assert set(got["E1"][0]) == {"suicide", "mental_health", "weapon"}
@@ -150,3 +156,44 @@ def test_narratives_add_their_flags_to_the_calls_that_have_them(
     assert one(store, "SELECT count(*) FROM call_classes") == 1
     assert got["E2"][1] == got["E3"][1]
     assert "suicide" not in (got["E2"][1] or [])
+
+
+def _age_narrative_files(store: AnalyticStore, flags: str | None) -> None:
+    """Make the call files look written by a cswb whose flag rules differed (and, if ``flags``
+    is given, gave those narrative flags)."""
+    manifest = json.loads(store.manifest_path.read_text(encoding="utf-8"))
+    for entry in manifest["tables"]["calls"]:
+        if flags is not None:
+            rewrite_parquet(store.root / entry["path"],
+                            f"* REPLACE (CASE WHEN narrative_flags IS NOT NULL THEN {flags} "
+                            "END AS narrative_flags)")
+        entry["narrative_rules"] = "older-rules"
+    store.manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_apply_refreshes_narrative_flags_written_under_other_rules(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    ingest_with(store, settings, NARRATIVE_MAPPING, write_narratives(tmp_path / "n.csv"))
+    current = rows(store, "SELECT source_record_id, narrative_flags, flags FROM calls ORDER BY 1")
+    _age_narrative_files(store, "['substance_use']")
+    assert "substance_use" in one(store, "SELECT flags FROM calls WHERE source_record_id = 'E2'")
+    classifier = load_classifier(settings)
+    summary = apply_classifier(store, classifier)
+    assert (summary.narrative_files, summary.narrative_calls_changed) == (1, 2)
+    assert rows(store, "SELECT source_record_id, narrative_flags, flags FROM calls "
+                       "ORDER BY 1") == current
+    assert rows(store, "SELECT source_row FROM calls ORDER BY 1") == [(1,), (2,), (3,)]
+    again = apply_classifier(store, classifier)
+    assert (again.narrative_files, again.narrative_calls_changed) == (0, 0)
+
+
+def test_apply_only_retags_narrative_files_whose_flags_stay_the_same(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    ingest_with(store, settings, NARRATIVE_MAPPING, write_narratives(tmp_path / "n.csv"))
+    _age_narrative_files(store, None)
+    files = [e["path"] for e in store.read_manifest().files("calls")]
+    summary = apply_classifier(store, load_classifier(settings))
+    assert (summary.narrative_files, summary.narrative_calls_changed) == (1, 0)
+    entries = store.read_manifest().files("calls")
+    assert [e["path"] for e in entries] == files  # no file rewritten
+    assert all(e["narrative_rules"] != "older-rules" for e in entries)

@@ -9,6 +9,8 @@ out only in call types, which is where it is used.
 
 from __future__ import annotations
 
+import hashlib
+
 from cswb.classify.rules import load_rules
 from cswb.classify.taxonomy import Taxonomy, load_taxonomy
 from cswb.storage.sql import lit
@@ -29,3 +31,10 @@ def narrative_flags_sql(expr: str, taxonomy: Taxonomy | None = None) -> str:
         items.append(f"CASE WHEN {test} THEN [{shown}] END")
     listed = f"flatten(list_filter([{', '.join(items)}], lambda x: x IS NOT NULL))"
     return f"CASE WHEN {expr} IS NOT NULL THEN list_sort(list_distinct({listed})) END"
+
+
+def narrative_rules_version(taxonomy: Taxonomy | None = None) -> str:
+    """A short fingerprint of the SQL :func:`narrative_flags_sql` runs: call files record it,
+    and ``cswb classify apply`` refreshes the flags of those written under other rules."""
+    sql = narrative_flags_sql("narrative", taxonomy)
+    return hashlib.sha256(sql.encode()).hexdigest()[:16]

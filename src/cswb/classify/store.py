@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cswb.classify.narrative import narrative_flags_sql, narrative_rules_version
 from cswb.domain.calls import CLASS_KEY_FIELDS
 from cswb.errors import StoreError
 from cswb.logging import get_logger
@@ -128,6 +129,10 @@ class ApplySummary:
     changed: int = 0
     added: int = 0
     calls_changed: int = 0
+    narrative_files: int = 0
+    """Call files written under other narrative flag rules that were checked."""
+    narrative_calls_changed: int = 0
+    """Calls whose narrative flags changed (their files rewritten)."""
 
 
 def apply_classifier(store: AnalyticStore, classifier: Classifier, *,
@@ -136,9 +141,12 @@ def apply_classifier(store: AnalyticStore, classifier: Classifier, *,
 
     Classes decided by another classifier version (or all, with ``everything``) are classified
     again, and classes of stored calls with no classification yet are added. The call files
-    are never rewritten; only the small call_classes table is, and only when a result changed.
+    are never rewritten for this; only the small call_classes table is, and only when a result
+    changed. Call files with narratives written under other flag rules get their narrative flags
+    recomputed first (a file is rewritten only where a call's flags change).
     """
     summary = ApplySummary()
+    _refresh_narratives(store, summary)
     with store.transaction() as tx:
         con = store.engine(writer=True)
         try:
@@ -164,6 +172,47 @@ def apply_classifier(store: AnalyticStore, classifier: Classifier, *,
              summary.reclassified, summary.classes, summary.changed, summary.calls_changed,
              summary.added)
     return summary
+
+
+def _refresh_narratives(store: AnalyticStore, summary: ApplySummary) -> None:
+    """Recompute the narrative flags of call files written under other flag rules.
+
+    A file whose flags all stay the same only has its manifest entry brought up to date; one
+    where a call's flags change is rewritten, row order kept, with the new flags.
+    """
+    version = narrative_rules_version()
+    with store.transaction() as tx:
+        stale = [e for e in tx.base.files("calls") if "narrative" in e.get("columns", [])
+                 and e.get("narrative_rules") != version]
+        if not stale:
+            return
+        con = store.engine(writer=True)
+        try:
+            for entry in stale:
+                summary.narrative_calls_changed += _refresh_file(con, tx, entry, version)
+        finally:
+            con.close()
+        summary.narrative_files = len(stale)
+    log.info("narrative flags checked in %d call files: %d calls changed",
+             summary.narrative_files, summary.narrative_calls_changed)
+
+
+def _refresh_file(con: duckdb.DuckDBPyConnection, tx: Transaction, entry: dict[str, Any],
+                  version: str) -> int:
+    path = lit(str(tx.store.root / entry["path"]))
+    flags = narrative_flags_sql("narrative")
+    changed = int(scalar(con, f"SELECT count(*) FROM read_parquet({path}) "
+                              f"WHERE narrative_flags IS DISTINCT FROM {flags}"))
+    if not changed:
+        tx.annotate("calls", entry["path"], narrative_rules=version)
+        return 0
+    new = tx.staged_path("calls", "-narratives")
+    run(con, f"COPY (SELECT * REPLACE ({flags} AS narrative_flags) FROM read_parquet({path})) "
+             f"TO {lit(str(new))} ({_PARQUET})")
+    tx.remove("calls", entry["path"])
+    tx.add("calls", new, **{**{k: v for k, v in entry.items() if k != "path"},
+                            "narrative_rules": version})
+    return changed
 
 
 def _changed(con: duckdb.DuckDBPyConnection, before: pa.Table, after: pa.Table) -> list[int]:

@@ -69,19 +69,24 @@ def apply_command(
     """Bring the stored calls up to the current rules, model and overrides.
 
     Only the classes decided by another classifier version are classified again (all with
-    --all); call files are never rewritten, only the small call_classes table, and only when a
-    result changed.
+    --all); the small call_classes table is rewritten only when a result changed. Calls with a
+    narrative written under other flag rules get their narrative flags recomputed (a call file
+    is rewritten only where a call's flags change).
     """
     settings = settings_of(ctx)
     classifier = load_classifier(settings)
     store = store_of(ctx)
     summary = apply_classifier(store, classifier, everything=everything)
-    if summary.changed or summary.added or summary.reclassified:
+    if (summary.changed or summary.added or summary.reclassified
+            or summary.narrative_calls_changed):
         prepare_rollups(store)
     console.print(
         f"Classifier {classifier.version}: {summary.classes:,} classes stored, "
         f"{summary.reclassified:,} classified again, {summary.changed:,} changed "
         f"({summary.calls_changed:,} calls), {summary.added:,} added.")
+    if summary.narrative_files:
+        console.print(f"Narrative flags under the current rules: {summary.narrative_files:,} "
+                      f"call files checked, {summary.narrative_calls_changed:,} calls changed.")
 
 
 def register(app: typer.Typer) -> None:

@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 
 from cswb import __version__
+from cswb.classify.narrative import narrative_rules_version
 from cswb.classify.store import classify_new_keys
 from cswb.domain.calls import CONTENT_FIELDS, calls_view_sql
 from cswb.domain.quality import QUARANTINE_DESCRIPTIONS, QuarantineReason
@@ -362,12 +363,20 @@ class _BatchRun:
 
     # -- pass 3: resolve -----------------------------------------------------------------
 
+    def _file_meta(self) -> dict[str, Any]:
+        """Manifest metadata of this batch's call files (see :func:`call_file_sql`)."""
+        meta: dict[str, Any] = {"source": self.m.name, "batch_id": self.summary.batch_id,
+                                "constants": self.sql.constants()}
+        if "narrative" in self.sql.output_columns():
+            meta["narrative_rules"] = narrative_rules_version()
+        return meta
+
     def _resolve(self) -> None:
         self.summary.inserted = self.routes.get("stored", 0)
         columns = [c for c in self._columns() if self.numbered or c != "source_row"]
-        self.tx.add("calls", self.main, source=self.m.name, batch_id=self.summary.batch_id,
-                    rows=self.summary.inserted, columns=[*columns, "_route"],
-                    implicit_rows=not self.numbered, constants=self.sql.constants())
+        self.tx.add("calls", self.main, rows=self.summary.inserted,
+                    columns=[*columns, "_route"], implicit_rows=not self.numbered,
+                    **self._file_meta())
         resolve = self._routed("resolve")
         if resolve is None:
             return
@@ -414,9 +423,8 @@ class _BatchRun:
             _run(self.con, f"COPY (SELECT {', '.join(self._columns())}, _dq_orig FROM survivors "
                            "WHERE NOT _exists "
                            f"OR len(_changed) > 0) TO '{path}' ({_PARQUET})")
-            self.tx.add("calls", path, source=self.m.name, batch_id=self.summary.batch_id,
-                        rows=inserted + updated, columns=self._columns(),
-                        constants=self.sql.constants())
+            self.tx.add("calls", path, rows=inserted + updated, columns=self._columns(),
+                        **self._file_meta())
         if updated:
             self._replace_old_versions()
             self._write_changes()

@@ -196,6 +196,7 @@ class Transaction:
         self.staging.mkdir(parents=True, exist_ok=True)
         self._added: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
         self._removed: dict[str, set[str]] = {}
+        self._annotated: dict[str, dict[str, dict[str, Any]]] = {}
 
     def staged_path(self, table: str, suffix: str = "") -> Path:
         """A fresh path under the staging folder for a file of ``table``."""
@@ -216,17 +217,23 @@ class Transaction:
         """Drop a committed file from ``table`` at commit."""
         self._removed.setdefault(table, set()).add(relpath)
 
+    def annotate(self, table: str, relpath: str, **meta: Any) -> None:
+        """Update the manifest metadata of a committed file of ``table`` at commit."""
+        self._annotated.setdefault(table, {}).setdefault(relpath, {}).update(meta)
+
     def commit(self) -> Manifest:
         """Move staged files into place and switch the manifest atomically.
 
-        A transaction that added and removed nothing writes nothing.
+        A transaction that added, removed and annotated nothing writes nothing.
         """
-        if not self._added and not self._removed:
+        if not self._added and not self._removed and not self._annotated:
             return self.base
         root = self.store.root
         tables = {t: list(files) for t, files in self.base.tables.items()}
         for table, removed in self._removed.items():
             tables[table] = [f for f in tables.get(table, []) if f["path"] not in removed]
+        for table, notes in self._annotated.items():
+            tables[table] = [{**f, **notes.get(f["path"], {})} for f in tables.get(table, [])]
         for table, added in self._added.items():
             (root / table).mkdir(exist_ok=True)
             for path, meta in added:
