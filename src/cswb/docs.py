@@ -135,12 +135,38 @@ def response_policy_page() -> str:
     return policy_page(GENERATED)
 
 
+def exit_codes_page() -> str:
+    """docs/reference/exit-codes.md: what each exit status of ``cswb`` means, from the error
+    classes (every error cswb raises on purpose derives from ``CswbError``)."""
+    import cswb.cli.main  # noqa: F401 - imports every module that defines an error class
+    from cswb.errors import CswbError
+
+    classes = sorted(_subclasses(CswbError), key=lambda c: (c.exit_code, c.__name__))
+    lines = [GENERATED, "", "# Exit codes and error codes", "",
+             "`cswb` exits 0 on success. An expected, explained failure exits with the code of "
+             "its error class below; the API answers with the same `code` in its JSON error "
+             "body. Any other status is a bug: please report it.", "",
+             "| exit | error | code | when |", "|---|---|---|---|"]
+    for cls in classes:
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        lines.append(f"| {cls.exit_code} | `{cls.__name__}` | `{cls.code}` | {doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = {cls}
+    for sub in cls.__subclasses__():
+        found |= _subclasses(sub)
+    return found
+
+
 PAGES: dict[str, Callable[[], str]] = {
     "reference/taxonomy.md": taxonomy_page,
     "reference/settings.md": settings_page,
     "reference/call-record.md": call_record_page,
     "reference/cli.md": cli_page,
     "reference/response-policy.md": response_policy_page,
+    "reference/exit-codes.md": exit_codes_page,
 }
 
 
