@@ -202,7 +202,7 @@ def test_recovery_keeps_committed_batches_and_deletes_failed_ones(keyed: Setting
     def row(rid: str, batch: str) -> tuple[str, ...]:
         return ("s", rid, "Caller Phone", "phone", phone_hash,
                 keyring.encrypt("316-555-0100", context("s", rid, "Caller Phone")),
-                keyring.current_id, batch)
+                keyring.current_id, batch, keyring.search_current_id)
 
     assert linkage.write_pending([[row("1", "held"), row("2", "held")], [row("3", "failed")]]) \
         == 3
