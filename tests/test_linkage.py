@@ -108,7 +108,7 @@ def test_phones_are_sealed_in_the_linkage_zone_and_nowhere_else(
     # the linkage zone holds identifiers only: no call content
     assert {c.name for c in linkage_values.columns} == {
         "id", "source", "source_record_id", "column_name", "kind", "value_hash",
-        "value_sealed", "key_id", "batch_id", "state", "linked_at"}
+        "value_sealed", "key_id", "batch_id", "hash_key_id", "state", "linked_at"}
     # no phone in plain text anywhere: analytic store, linkage database, logs
     digits = {re.sub(r"\D", "", p) for p in distinct}
     for path in [*store.root.rglob("*"), *(keyed.data_dir / "linkage").rglob("*")]:
