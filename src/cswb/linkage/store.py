@@ -264,6 +264,25 @@ class LinkageStore:
         with self._begin() as con:
             return [(c, k, v) for c, k, v in con.execute(query)]
 
+    # -- retention -----------------------------------------------------------------------------
+
+    def batches_linked_before(self, cutoff: datetime) -> list[tuple[str, int]]:
+        """(batch id, rows) of the batches with values linked at or before ``cutoff``."""
+        t = linkage_values.c
+        query = (select(t.batch_id, func.count()).where(t.linked_at <= cutoff)
+                 .group_by(t.batch_id).order_by(t.batch_id))
+        with self._begin() as con:
+            return [(b, int(n)) for b, n in con.execute(query)]
+
+    def purge_batch(self, batch_id: str, cutoff: datetime) -> int:
+        """Delete a batch's rows linked at or before ``cutoff``: sealed value, keyed hash and
+        all (SQLite's secure_delete overwrites them)."""
+        with self._begin() as con:
+            gone = con.execute(delete(linkage_values)
+                               .where(linkage_values.c.batch_id == batch_id,
+                                      linkage_values.c.linked_at <= cutoff)).rowcount
+        return int(gone)
+
     def _begin(self) -> Any:
         return self.engine.begin()
 
@@ -283,6 +302,20 @@ def open_linkage_store(settings: Settings) -> LinkageStore:
         raise LinkageError(f"linkage_url {url.render_as_string(hide_password=True)} cannot be "
                            f"used: {exc}") from None
     return LinkageStore(engine)
+
+
+def linkage_store_exists(settings: Settings) -> bool:
+    """False when the default SQLite linkage file was never created (nothing to act on);
+    a server URL is taken to exist."""
+    try:
+        url = make_url(settings.resolved_linkage_url)
+    except ArgumentError:
+        raise LinkageError(f"linkage_url {settings.resolved_linkage_url!r} is not a database "
+                           "URL") from None
+    if url.get_backend_name() == "sqlite":
+        return bool(url.database) and url.database != ":memory:" and \
+            Path(url.database or "").exists()
+    return True
 
 
 def _sqlite_engine(url_text: str, database: str | None) -> Engine:

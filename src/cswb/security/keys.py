@@ -19,6 +19,8 @@ from sqlalchemy import func, or_, select, update
 
 from cswb.audit import record
 from cswb.cases.service import field_context, open_identity, seal_identity
+from cswb.linkage.keys import LinkageKeyReport, rehash_values, rotate_values
+from cswb.linkage.store import LinkageStore
 from cswb.security.crypto import Keyring
 from cswb.security.policy import Action, authorize
 from cswb.security.principal import Actor
@@ -114,3 +116,33 @@ def rehash(store: OperationalStore, keyring: Keyring, actor: Actor, batch_size: 
         batches += 1
         if progress is not None:
             progress(done)
+
+
+def rotate_linkage(store: OperationalStore, linkage: LinkageStore, keyring: Keyring,
+                   actor: Actor, *, batch_size: int = 500,
+                   progress: Callable[[int], None] | None = None) -> LinkageKeyReport:
+    """Re-seal the linkage zone's values under the current field key (an audit entry per
+    batch); idempotent and resumable."""
+    authorize(actor.principal, Action.KEYS_ROTATE)
+    return rotate_values(linkage, keyring, batch_size,
+                         _audited(store, actor, "keys.rotate", ("value_sealed",), progress))
+
+
+def rehash_linkage(store: OperationalStore, linkage: LinkageStore, keyring: Keyring,
+                   actor: Actor, *, batch_size: int = 500,
+                   progress: Callable[[int], None] | None = None) -> LinkageKeyReport:
+    """Recompute the linkage zone's keyed hashes under the current search key (an audit
+    entry per batch); idempotent and resumable."""
+    authorize(actor.principal, Action.KEYS_ROTATE)
+    return rehash_values(linkage, keyring, batch_size,
+                         _audited(store, actor, "keys.rehash", ("value_hash",), progress))
+
+
+def _audited(store: OperationalStore, actor: Actor, action: str, fields: tuple[str, ...],
+             progress: Callable[[int], None] | None) -> Callable[[int], None]:
+    def batch_done(done: int) -> None:
+        with store.session() as session:
+            record(session, actor, action, "linkage_values", None, fields=fields)
+        if progress is not None:
+            progress(done)
+    return batch_done
