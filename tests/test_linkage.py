@@ -108,7 +108,7 @@ def test_phones_are_sealed_in_the_linkage_zone_and_nowhere_else(
     # the linkage zone holds identifiers only: no call content
     assert {c.name for c in linkage_values.columns} == {
         "id", "source", "source_record_id", "column_name", "kind", "value_hash",
-        "value_sealed", "key_id", "batch_id", "state", "linked_at"}
+        "value_sealed", "key_id", "batch_id", "hash_key_id", "state", "linked_at"}
     # no phone in plain text anywhere: analytic store, linkage database, logs
     digits = {re.sub(r"\D", "", p) for p in distinct}
     for path in [*store.root.rglob("*"), *(keyed.data_dir / "linkage").rglob("*")]:
@@ -202,7 +202,7 @@ def test_recovery_keeps_committed_batches_and_deletes_failed_ones(keyed: Setting
     def row(rid: str, batch: str) -> tuple[str, ...]:
         return ("s", rid, "Caller Phone", "phone", phone_hash,
                 keyring.encrypt("316-555-0100", context("s", rid, "Caller Phone")),
-                keyring.current_id, batch)
+                keyring.current_id, batch, keyring.search_current_id)
 
     assert linkage.write_pending([[row("1", "held"), row("2", "held")], [row("3", "failed")]]) \
         == 3

@@ -151,6 +151,14 @@ class Settings(BaseSettings):
     search_key: SecretStr | None = Field(
         None, description="Base64 secret (32 bytes) for the keyed hashes (HMAC-SHA256) that "
         "make encrypted fields searchable. Required outside development.")
+    search_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="More search keys (key id -> base64 of 32 bytes), "
+        "for rotating the keyed hashes: search_key has the id `s0`; searches compute the hash "
+        "under every key listed, and `cswb keys rehash` recomputes stored hashes under "
+        "search_key_current, after which the old key can be removed.")
+    search_key_current: str | None = Field(
+        None, description="Id of the search key new keyed hashes use (default: the last of "
+        "search_keys, or `s0`, the id of search_key).")
     secret_key: SecretStr | None = Field(
         None, description="Base64 secret (32 bytes) that signs CSRF tokens of the web forms. "
         "Required outside development.")
@@ -164,10 +172,18 @@ class Settings(BaseSettings):
         8, gt=0, description="Lifetime of a web session or API bearer token.")
     token_cache_seconds: float = Field(
         30, ge=0, description="How long a verified token is trusted without a database look-up "
-        "(a revoked token or disabled account is refused at most this late).")
+        "(a revocation is seen sooner: see token_revocation_check_seconds).")
+    token_revocation_check_seconds: float = Field(
+        1.0, ge=0, description="How often each server process checks the store's revocation "
+        "counter (one tiny query); a logout, revoked token or disabled account empties every "
+        "process's token cache at most this late.")
     retention_case_identity_days: int = Field(
         90, ge=0, description="Days after a case closes before its identifying details "
         "(name, date of birth, address) are purged by `cswb retention run`.")
+    retention_linkage_days: int = Field(
+        365, ge=1, description="Days after an identifying value was linked (its ingest batch) "
+        "before `cswb retention run` deletes it from the linkage zone: sealed value and keyed "
+        "hash alike.")
     audit_seal_seconds: float = Field(
         1.0, gt=0, description="How often the server chains new audit entries (the sealer).")
     max_request_bytes: int = Field(
@@ -198,7 +214,11 @@ class Settings(BaseSettings):
         problems = [f"{name} is missing or a placeholder"
                     for name, value in (("search_key", self.search_key),
                                         ("secret_key", self.secret_key))
-                    if value is None or is_placeholder_secret(value.get_secret_value())]
+                    if (value is None and not (name == "search_key" and self.search_keys))
+                    or (value is not None and is_placeholder_secret(value.get_secret_value()))]
+        problems += [f"search_keys[{key_id}] is a placeholder"
+                     for key_id, value in self.search_keys.items()
+                     if is_placeholder_secret(value.get_secret_value())]
         if not self.field_keys:
             problems.append("field_keys is empty")
         problems += [f"field_keys[{key_id}] is a placeholder"

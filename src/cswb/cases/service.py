@@ -235,6 +235,7 @@ def seal_identity(identity: CaseIdentity, keyring: Keyring, details: Identity) -
             if value is not None else None
         setattr(identity, f"{name}_ct", sealed)
     identity.name_search = keyring.search_hash(details.name, "name") if details.name else None
+    identity.search_key_id = keyring.search_current_id if details.name else None
     identity.key_id = keyring.current_id
 
 
@@ -273,10 +274,10 @@ def find_by_name(session: Session, actor: Actor, keyring: Keyring, name: str) ->
     authorize(actor.principal, Action.IDENTITY_SEARCH)
     if not actor.basis.strip():
         raise InvalidInputError("state the basis for searching identifying details (basis)")
-    digest = keyring.search_hash(name, "name")
+    digests = keyring.search_hashes(name, "name")  # every search key: a rehash may be running
     ids = session.scalars(
         select(CaseIdentity.case_id).join(CaseAgency, CaseAgency.case_id == CaseIdentity.case_id)
-        .where(CaseIdentity.name_search == digest,
+        .where(CaseIdentity.name_search.in_(digests),
                CaseAgency.agency_id == actor.principal.agency_id,
                CaseAgency.left_at.is_(None))).all()
     record(session, actor, Action.IDENTITY_SEARCH.value, "case", None, fields=("name",))

@@ -16,7 +16,7 @@ only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    inspect,
     select,
     update,
 )
@@ -45,13 +46,14 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from cswb.errors import LinkageError
 from cswb.logging import get_logger
+from cswb.security.crypto import DEFAULT_SEARCH_KEY_ID
 from cswb.settings import Settings
 
 log = get_logger("linkage")
 
 PENDING, COMMITTED = "pending", "committed"
 WRITTEN = ("source", "source_record_id", "column_name", "kind", "value_hash", "value_sealed",
-           "key_id", "batch_id")
+           "key_id", "batch_id", "hash_key_id")
 """The columns a writer gives, in this order (state and time are added)."""
 
 metadata = MetaData()
@@ -67,13 +69,19 @@ linkage_values = Table(
     Column("value_sealed", Text, nullable=False),
     Column("key_id", String(64), nullable=False),
     Column("batch_id", String(40), nullable=False),
+    Column("hash_key_id", String(40), nullable=False, server_default=DEFAULT_SEARCH_KEY_ID),
     Column("state", String(10), nullable=False),
     Column("linked_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("source", "source_record_id", "column_name", "value_hash",
                      name="uq_linkage_value"),
     Index("ix_linkage_hash", "value_hash"),
     Index("ix_linkage_batch", "batch_id", "state"),
+    Index("ix_linkage_linked_at", "linked_at"),
 )
+
+ADDED_COLUMNS = {"hash_key_id": f"VARCHAR(40) NOT NULL DEFAULT '{DEFAULT_SEARCH_KEY_ID}'"}
+"""Columns added since the table was first created, with their DDL; a store created before
+gets them when opened (rows hashed then were hashed with search_key, id s0)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ class LinkageStore:
         self.engine = engine
         try:
             metadata.create_all(engine)
+            self._add_missing_columns()
         except SQLAlchemyError as exc:
             raise LinkageError(f"the linkage store at {self.safe_url} cannot be opened: "
                                f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
@@ -121,6 +130,16 @@ class LinkageStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def _add_missing_columns(self) -> None:
+        present = {c["name"] for c in inspect(self.engine).get_columns("linkage_values")}
+        for name, ddl in ADDED_COLUMNS.items():
+            if name not in present:
+                with self._begin() as con:
+                    con.exec_driver_sql(f"ALTER TABLE linkage_values ADD COLUMN {name} {ddl}")
+        with self._begin() as con:
+            con.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_linkage_linked_at "
+                                "ON linkage_values (linked_at)")
 
     # -- writing (the ingest) ------------------------------------------------------------------
 
@@ -204,11 +223,14 @@ class LinkageStore:
             return int(con.execute(select(func.count()).select_from(linkage_values)
                                    .where(linkage_values.c.state == PENDING)).scalar_one())
 
-    def records_with(self, value_hash: str) -> list[LinkedRecord]:
-        """The records (any source, any column) holding the value with this keyed hash."""
+    def records_with(self, value_hash: str | Sequence[str]) -> list[LinkedRecord]:
+        """The records (any source, any column) holding the value with this keyed hash, or
+        with any of these hashes (the value's hash under every search key, during a rehash:
+        :func:`cswb.linkage.values.value_hashes`)."""
         t = linkage_values.c
-        query = (select(t.source, t.source_record_id, t.column_name, t.batch_id)
-                 .where(t.value_hash == value_hash, t.state == COMMITTED)
+        wanted = [value_hash] if isinstance(value_hash, str) else list(value_hash)
+        query = (select(t.source, t.source_record_id, t.column_name, t.batch_id).distinct()
+                 .where(t.value_hash.in_(wanted), t.state == COMMITTED)
                  .order_by(t.source, t.source_record_id, t.column_name))
         with self._begin() as con:
             return [LinkedRecord(*row) for row in con.execute(query)]
@@ -242,6 +264,25 @@ class LinkageStore:
         with self._begin() as con:
             return [(c, k, v) for c, k, v in con.execute(query)]
 
+    # -- retention -----------------------------------------------------------------------------
+
+    def batches_linked_before(self, cutoff: datetime) -> list[tuple[str, int]]:
+        """(batch id, rows) of the batches with values linked at or before ``cutoff``."""
+        t = linkage_values.c
+        query = (select(t.batch_id, func.count()).where(t.linked_at <= cutoff)
+                 .group_by(t.batch_id).order_by(t.batch_id))
+        with self._begin() as con:
+            return [(b, int(n)) for b, n in con.execute(query)]
+
+    def purge_batch(self, batch_id: str, cutoff: datetime) -> int:
+        """Delete a batch's rows linked at or before ``cutoff``: sealed value, keyed hash and
+        all (SQLite's secure_delete overwrites them)."""
+        with self._begin() as con:
+            gone = con.execute(delete(linkage_values)
+                               .where(linkage_values.c.batch_id == batch_id,
+                                      linkage_values.c.linked_at <= cutoff)).rowcount
+        return int(gone)
+
     def _begin(self) -> Any:
         return self.engine.begin()
 
@@ -261,6 +302,20 @@ def open_linkage_store(settings: Settings) -> LinkageStore:
         raise LinkageError(f"linkage_url {url.render_as_string(hide_password=True)} cannot be "
                            f"used: {exc}") from None
     return LinkageStore(engine)
+
+
+def linkage_store_exists(settings: Settings) -> bool:
+    """False when the default SQLite linkage file was never created (nothing to act on);
+    a server URL is taken to exist."""
+    try:
+        url = make_url(settings.resolved_linkage_url)
+    except ArgumentError:
+        raise LinkageError(f"linkage_url {settings.resolved_linkage_url!r} is not a database "
+                           "URL") from None
+    if url.get_backend_name() == "sqlite":
+        return bool(url.database) and url.database != ":memory:" and \
+            Path(url.database or "").exists()
+    return True
 
 
 def _sqlite_engine(url_text: str, database: str | None) -> Engine:

@@ -30,8 +30,9 @@ def linkage_keyring(settings: Settings) -> Keyring:
     The platform's development keyring is public (it lets the demo run); identifying values
     sealed with it would be readable by anyone, so the linkage zone never uses it.
     """
+    has_search_key = settings.search_key is not None or bool(settings.search_keys)
     missing = [name for name, given in (("field_keys", bool(settings.field_keys)),
-                                        ("search_key", settings.search_key is not None))
+                                        ("search_key", has_search_key))
                if not given]
     if missing:
         raise LinkageError(f"the linkage zone needs a keyring of its own, but "
@@ -59,6 +60,15 @@ def value_hash(keyring: Keyring, value: str, kind: LinkageKind) -> str | None:
     if not normal.strip():
         return None
     return keyring.search_hash(normal, purpose(kind))
+
+
+def value_hashes(keyring: Keyring, value: str, kind: LinkageKind) -> list[str]:
+    """The value's keyed hash under every search key, the current one first: what to look
+    for (:meth:`~cswb.linkage.store.LinkageStore.records_with`) while a rehash is under way."""
+    normal = normalise(value, kind)
+    if not normal.strip():
+        return []
+    return keyring.search_hashes(normal, purpose(kind))
 
 
 def context(source: str, record_id: str, column: str) -> str:

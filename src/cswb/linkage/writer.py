@@ -52,11 +52,13 @@ class LinkageWriter:
             keyed[column] = hashes(self.keyring, picked, ident.kind(column))
         taken = {column: iter(h) for column, h in keyed.items()}
         key_id, encrypt = self.keyring.current_id, self.keyring.encrypt
+        hash_key_id = self.keyring.search_current_id
         rows: list[tuple[str, ...]] = []
         for rid, column, value in zip(rids, columns, values, strict=True):
             value_hash = next(taken[column])
             if value_hash is None:  # nothing identifying left once normalised (e.g. "--")
                 continue
             rows.append((source, rid, column, ident.kind(column), value_hash,
-                         encrypt(value, context(source, rid, column)), key_id, batch_id))
+                         encrypt(value, context(source, rid, column)), key_id, batch_id,
+                         hash_key_id))
         return rows

@@ -27,6 +27,7 @@ from cswb.domain.cases import AgencyKind, Role
 from cswb.errors import AuthenticationError, InvalidInputError, NotFoundError
 from cswb.security.policy import Action, authorize
 from cswb.security.principal import Actor, Principal
+from cswb.security.revocation import raise_revocation_epoch
 from cswb.settings import Settings
 from cswb.storage.operational import OperationalStore
 from cswb.storage.operational.models import Agency, AuthToken, User, utcnow
@@ -86,6 +87,7 @@ def disable_user(session: Session, actor: Actor, username: str) -> User:
     session.execute(update(AuthToken).where(AuthToken.user_id == user.id,
                                             AuthToken.revoked_at.is_(None))
                     .values(revoked_at=utcnow()))
+    raise_revocation_epoch(session)
     record(session, actor, "user.disable", "user", str(user.id))
     return user
 
@@ -159,6 +161,7 @@ def revoke_token(session: Session, token: str) -> None:
     prefix, _secret = _split(token)
     session.execute(update(AuthToken).where(AuthToken.prefix == prefix)
                     .values(revoked_at=utcnow()))
+    raise_revocation_epoch(session)
 
 
 def _digest(secret: str) -> str:
@@ -180,6 +183,7 @@ class TokenVerifier:
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Principal, float, datetime]] = {}
         self._lock = threading.Lock()
+        self._generation = 0  # moved by forget_all: a look-up begun before is not cached
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; :class:`AuthenticationError` otherwise."""
@@ -188,18 +192,26 @@ class TokenVerifier:
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(key)
+            generation = self._generation
         if cached and cached[1] > now and cached[2] > utcnow():
             return cached[0]
         principal, expires = self._look_up(prefix, secret)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key] = (principal, now + self.cache_seconds, expires)
+            if generation == self._generation:
+                self._cache[key] = (principal, now + self.cache_seconds, expires)
         return principal
 
     def forget(self, token: str) -> None:
         with self._lock:
             self._cache.pop(_digest(token), None)
+
+    def forget_all(self) -> None:
+        """Empty the cache (a revocation happened somewhere)."""
+        with self._lock:
+            self._cache.clear()
+            self._generation += 1
 
     def _look_up(self, prefix: str, secret: str) -> tuple[Principal, datetime]:
         with self.store.sessions() as session:

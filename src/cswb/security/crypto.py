@@ -46,14 +46,34 @@ def decode_key(name: str, text: str) -> bytes:
     return raw
 
 
+DEFAULT_SEARCH_KEY_ID = "s0"
+"""The id of the ``search_key`` setting (and of the development search key) in the search
+keyring; hashes stored before search keys had ids were made with it."""
+
+
 @dataclass(frozen=True)
 class Keyring:
-    """The field keys (id -> key), which one encrypts new values, and the search key."""
+    """The field keys (id -> key), which one encrypts new values, and the search keys.
+
+    ``search_key`` is the current search key; ``search_keys`` holds every search key by id
+    (by default only ``search_key``, as :data:`DEFAULT_SEARCH_KEY_ID`). New keyed hashes use
+    the current one; a search computes the hash under each (:meth:`search_hashes`), so it finds
+    values hashed under an old key until ``cswb keys rehash`` has recomputed them.
+    """
 
     keys: dict[str, bytes]
     current_id: str
     search_key: bytes
+    search_keys: dict[str, bytes] = field(default_factory=dict)
+    search_current_id: str = DEFAULT_SEARCH_KEY_ID
     _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.search_keys:
+            object.__setattr__(self, "search_keys", {self.search_current_id: self.search_key})
+        elif self.search_keys.get(self.search_current_id) != self.search_key:
+            raise ConfigError(f"the current search key {self.search_current_id!r} is not the "
+                              "search key of the keyring")
 
     def _cipher(self, key_id: str) -> AESGCM:
         cipher = self._ciphers.get(key_id)
@@ -74,14 +94,8 @@ class Keyring:
         current = settings.field_key_current or list(keys)[-1]
         if current not in keys:
             raise ConfigError(f"field_key_current names {current!r}, which is not in field_keys")
-        search = settings.search_key
-        if search is None:
-            if settings.environment != "development":
-                raise ConfigError("search_key is missing")
-            search_key = hashlib.sha256(_DEVELOPMENT_SEED + b"search").digest()
-        else:
-            search_key = decode_key("search_key", search.get_secret_value())
-        return cls(keys, current, search_key)
+        search_keys, search_current = _search_keyring(settings)
+        return cls(keys, current, search_keys[search_current], search_keys, search_current)
 
     def encrypt(self, plaintext: str, context: str) -> str:
         """Seal ``plaintext`` with the current key, bound to ``context``."""
@@ -122,7 +136,41 @@ class Keyring:
         return parts[1], blob
 
     def search_hash(self, value: str, purpose: str) -> str:
-        """Keyed hash (HMAC-SHA256) of a normalised value, for equality search only."""
-        normal = " ".join(unicodedata.normalize("NFKC", value).casefold().split())
-        return hmac.new(self.search_key, f"{purpose}\x1f{normal}".encode(),
-                        hashlib.sha256).hexdigest()
+        """Keyed hash (HMAC-SHA256) of a normalised value under the current search key, for
+        equality search only."""
+        return _keyed_hash(self.search_key, value, purpose)
+
+    def search_hashes(self, value: str, purpose: str) -> list[str]:
+        """The keyed hash of a value under every search key (the current one first): what a
+        search looks for while a rotation of the search key is under way."""
+        others = [key for key_id, key in self.search_keys.items()
+                  if key_id != self.search_current_id]
+        return [_keyed_hash(key, value, purpose) for key in (self.search_key, *others)]
+
+
+def _keyed_hash(key: bytes, value: str, purpose: str) -> str:
+    normal = " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+    return hmac.new(key, f"{purpose}\x1f{normal}".encode(), hashlib.sha256).hexdigest()
+
+
+def _search_keyring(settings: Settings) -> tuple[dict[str, bytes], str]:
+    """The search keys by id (``search_key`` as ``s0``, then ``search_keys``) and the current id."""
+    keys: dict[str, bytes] = {}
+    if settings.search_key is not None:
+        keys[DEFAULT_SEARCH_KEY_ID] = decode_key("search_key",
+                                                 settings.search_key.get_secret_value())
+    for key_id, value in settings.search_keys.items():
+        if key_id in keys:
+            raise ConfigError(f"search_keys[{key_id}] takes the id of search_key; name it "
+                              "otherwise")
+        keys[key_id] = decode_key(f"search_keys[{key_id}]", value.get_secret_value())
+    if not keys:
+        if settings.environment != "development":
+            raise ConfigError("search_key is missing")
+        keys[DEFAULT_SEARCH_KEY_ID] = hashlib.sha256(_DEVELOPMENT_SEED + b"search").digest()
+    current = settings.search_key_current or \
+        (list(settings.search_keys)[-1] if settings.search_keys else DEFAULT_SEARCH_KEY_ID)
+    if current not in keys:
+        raise ConfigError(f"search_key_current names {current!r}, which is not a search key "
+                          "(search_key is s0, others come from search_keys)")
+    return keys, current

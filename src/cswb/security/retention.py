@@ -3,6 +3,8 @@
 Each record type has a rule (:data:`RULES`); a rule deletes the identifying part and leaves the
 de-identified record, with a timeline event and an audit entry per record. Running again purges
 nothing new (idempotent). Later record types (referrals, survey contacts) add their rule here.
+The linkage zone's values, in a database of their own, follow
+(:mod:`cswb.linkage.retention`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from cswb.audit import record
 from cswb.domain.cases import IDENTITY_FIELDS
+from cswb.linkage.retention import purge_linkage_values
 from cswb.security.policy import Action, authorize
 from cswb.security.principal import Actor
 from cswb.settings import Settings
@@ -81,4 +84,14 @@ def run_retention(store: OperationalStore, settings: Settings, actor: Actor, *,
                 break
         results.append(PurgeResult(rule.record_type, days, 0 if dry_run else total,
                                    total if dry_run else 0))
+    results.append(_linkage_values(store, settings, actor, now, dry_run))
     return results
+
+
+def _linkage_values(store: OperationalStore, settings: Settings, actor: Actor, now: datetime,
+                    dry_run: bool) -> PurgeResult:
+    """The linkage zone's rule (another database than the operational store's rules)."""
+    days = settings.retention_linkage_days
+    count = purge_linkage_values(settings, store, actor, now - timedelta(days=days), dry_run)
+    return PurgeResult("linkage values", days, 0 if dry_run else count,
+                       count if dry_run else 0)

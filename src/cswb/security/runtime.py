@@ -1,43 +1,36 @@
-"""What a running server needs from the platform: store, keyring, token checks, login rate
-limits and the audit sealer, built once per app from the settings."""
+"""What a running server needs from the platform: store, keyring, token checks (with the
+revocation watch), login rate limits shared across processes and the audit sealer, built
+once per app from the settings."""
 
 from __future__ import annotations
 
 import threading
-import time
-from collections import deque
 
 from cswb.audit import seal_pending
 from cswb.logging import get_logger
 from cswb.security.accounts import TokenVerifier
 from cswb.security.crypto import Keyring
+from cswb.security.limits import SharedRateLimiter
 from cswb.security.oidc import OidcClient
+from cswb.security.principal import Principal
+from cswb.security.revocation import RevocationWatch
 from cswb.settings import Settings
 from cswb.storage.operational import OperationalStore, open_operational_store
 
 log = get_logger("security")
 
 
-class RateLimiter:
-    """At most ``limit`` events per key in any sliding window of ``window`` seconds."""
+class WatchedTokenVerifier(TokenVerifier):
+    """A token verifier whose cache is emptied when a revocation happened in any process."""
 
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
-        self._events: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, store: OperationalStore, cache_seconds: float,
+                 check_seconds: float) -> None:
+        super().__init__(store, cache_seconds)
+        self.watch = RevocationWatch(store, check_seconds, self.forget_all)
 
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= now - self.window:
-                events.popleft()
-            if len(events) >= self.limit:
-                return False
-            events.append(now)
-            if len(self._events) > 50_000:
-                self._events = {k: v for k, v in self._events.items() if v}
-            return True
+    def verify(self, token: str) -> Principal:
+        self.watch.check()
+        return super().verify(token)
 
 
 class AuditSealer:
@@ -73,11 +66,13 @@ class Platform:
         self.settings = settings
         self.store = open_operational_store(settings, pool_size=20)
         self.keyring = Keyring.from_settings(settings)
-        self.tokens = TokenVerifier(self.store, settings.token_cache_seconds)
-        self.login_limiter = RateLimiter(settings.login_rate_per_minute)
         self.sealer = AuditSealer(self.store, settings.audit_seal_seconds)
         secret = settings.secret_key
         self.csrf_key = secret.get_secret_value().encode() if secret else self.keyring.search_key
+        self.login_limiter = SharedRateLimiter(self.store, settings.login_rate_per_minute,
+                                               key=self.csrf_key)
+        self.tokens = WatchedTokenVerifier(self.store, settings.token_cache_seconds,
+                                           settings.token_revocation_check_seconds)
         self.oidc: OidcClient | None = None
 
     def start(self) -> None:

@@ -17,7 +17,7 @@ from cswb.errors import ConflictError, StoreError
 from cswb.settings import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 class OperationalStore:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -179,11 +180,38 @@ class CaseIdentity(Base):
     date_of_birth_ct: Mapped[str | None] = mapped_column(Text)
     address_ct: Mapped[str | None] = mapped_column(Text)
     name_search: Mapped[str | None] = mapped_column(String(64), index=True)
+    search_key_id: Mapped[str | None] = mapped_column(String(40), index=True)
     key_id: Mapped[str] = mapped_column(String(40), index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it)
+
+
+class LoginAttempt(Base):
+    """A login attempt accepted by the rate limiter, shared by every server process.
+
+    ``client`` is a keyed hash of the client address, never the address itself; rows older
+    than the window are deleted as attempts come in.
+    """
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_client_at", "client", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RevocationEpoch(Base):
+    """A counter raised in the transaction of every token revocation and account disabling;
+    server processes watch it to drop their token caches (one row, id 1, made on first use)."""
+
+    __tablename__ = "revocation_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)
 
 
 class AuditEntry(Base):
