@@ -140,7 +140,12 @@ def test_sigkill_mid_batch_leaves_store_exactly_as_before(tmp_path: Path, store:
             break
         killed += 1
         assert proc.returncode == -signal.SIGKILL
-        assert store.read_manifest().version == version, fraction
+        if store.read_manifest().version != version:
+            # killed after its commit, while it tidied up (a loaded machine shifts the phases):
+            # then the batch must be there whole
+            assert store.read_manifest().version == version + 1, fraction
+            assert one(store, "SELECT count(*) FROM calls") == 400_000, fraction
+            break
         assert table_digest(store) == before, fraction
     assert killed >= 4
     if store.read_manifest().version == version:
