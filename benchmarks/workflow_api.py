@@ -196,6 +196,7 @@ def seed(env: dict[str, str], cases: int, clients: int) -> tuple[list[str], list
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
     server_cpu: float = 0.0
     database_cpu: float = 0.0
     errors: int = 0
@@ -217,16 +218,18 @@ async def client_loop(base: str, paths: dict[str, str], token: str | None, cases
             n += 1
             started = time.perf_counter()
             if rng.random() < 0.8:
-                path = paths["read" if n % 2 or "identity" not in paths else "identity"]
-                response = await http.get(path.format(id=case_id))
+                kind = "read" if n % 2 or "identity" not in paths else "identity"
+                response = await http.get(paths[kind].format(id=case_id))
                 if response.status_code == 200 and "version" in response.json():
                     versions[case_id] = response.json()["version"]
             else:
+                kind = "write"
                 response = await http.patch(paths["write"].format(id=case_id), json={
                     "version": versions.get(case_id, 2), "summary": f"edit {n}"})
                 if response.status_code == 200:
                     versions[case_id] = response.json()["version"]
             tally.latencies.append(time.perf_counter() - started)
+            tally.by_kind.setdefault(kind, []).append(tally.latencies[-1])
             if response.status_code == 409:
                 tally.conflicts += 1
                 versions.pop(case_id, None)
@@ -310,6 +313,9 @@ def report(name: str, tally: Tally, elapsed: float) -> float:
           f"{tally.server_cpu / max(1, len(tally.latencies)) * 1000:.2f} ms/request, "
           f"database CPU {tally.database_cpu / max(1, len(tally.latencies)) * 1000:.2f} "
           "ms/request)")
+    print("      p95 by request: " + ", ".join(
+        f"{kind} {percentile(values, 0.95):.1f} ms ({len(values):,})"
+        for kind, values in sorted(tally.by_kind.items())))
     return p95
 
 
