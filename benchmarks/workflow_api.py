@@ -196,7 +196,9 @@ def seed(env: dict[str, str], cases: int, clients: int) -> tuple[list[str], list
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
     server_cpu: float = 0.0
+    database_cpu: float = 0.0
     errors: int = 0
     conflicts: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
@@ -216,16 +218,18 @@ async def client_loop(base: str, paths: dict[str, str], token: str | None, cases
             n += 1
             started = time.perf_counter()
             if rng.random() < 0.8:
-                path = paths["read" if n % 2 or "identity" not in paths else "identity"]
-                response = await http.get(path.format(id=case_id))
+                kind = "read" if n % 2 or "identity" not in paths else "identity"
+                response = await http.get(paths[kind].format(id=case_id))
                 if response.status_code == 200 and "version" in response.json():
                     versions[case_id] = response.json()["version"]
             else:
+                kind = "write"
                 response = await http.patch(paths["write"].format(id=case_id), json={
                     "version": versions.get(case_id, 2), "summary": f"edit {n}"})
                 if response.status_code == 200:
                     versions[case_id] = response.json()["version"]
             tally.latencies.append(time.perf_counter() - started)
+            tally.by_kind.setdefault(kind, []).append(tally.latencies[-1])
             if response.status_code == 409:
                 tally.conflicts += 1
                 versions.pop(case_id, None)
@@ -267,6 +271,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def database_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the benchmark's database.
+
+    Backends are read from ``pg_stat_activity`` (PostgreSQL runs on this machine); a backend
+    that exited during the run is not counted, so this is a lower bound.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as con:
+            own = con.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            pids = con.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :db"),
+                               {"db": make_url(url).database}).scalars().all()
+    finally:
+        engine.dispose()
+    seconds = {}
+    for pid in pids:
+        if pid != own:
+            try:
+                seconds[pid] = cpu_seconds(pid)
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+    return seconds
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
@@ -278,7 +310,12 @@ def report(name: str, tally: Tally, elapsed: float) -> float:
           f"{percentile(tally.latencies, 0.5):6.1f} ms   p95 {p95:6.1f} ms   "
           f"errors {tally.errors} {tally.error_kinds or ''}  conflicts {tally.conflicts}  "
           f"({len(tally.latencies):,} requests in {elapsed:.1f} s; server CPU "
-          f"{tally.server_cpu / max(1, len(tally.latencies)) * 1000:.1f} ms/request)")
+          f"{tally.server_cpu / max(1, len(tally.latencies)) * 1000:.2f} ms/request, "
+          f"database CPU {tally.database_cpu / max(1, len(tally.latencies)) * 1000:.2f} "
+          "ms/request)")
+    print("      p95 by request: " + ", ".join(
+        f"{kind} {percentile(values, 0.95):.1f} ms ({len(values):,})"
+        for kind, values in sorted(tally.by_kind.items())))
     return p95
 
 
@@ -293,7 +330,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cases, tokens = seed(env, args.cases, args.clients)
         print(f"PostgreSQL scratch database, {len(cases)} cases, {args.clients} clients, "
-              f"{args.seconds:.0f} s per run, 80% reads / 20% writes")
+              f"{args.seconds:.0f} s per run, 80% reads / 20% writes; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores before the runs")
         results = {}
         for kind, paths, client_tokens in (
             ("bare", {"read": "/bare/cases/{id}", "write": "/bare/cases/{id}"},
@@ -303,10 +341,12 @@ def main(argv: list[str] | None = None) -> None:
         ):
             server = start_server("real" if kind == "cswb" else "bare", env, 8931)
             try:
-                cpu_before = cpu_seconds(server.pid)
+                cpu_before, db_before = cpu_seconds(server.pid), database_cpu(url)
                 tally, elapsed = asyncio.run(run_load("http://127.0.0.1:8931", paths,
                                                       list(client_tokens), cases, args.seconds))
                 tally.server_cpu = cpu_seconds(server.pid) - cpu_before
+                tally.database_cpu = sum(now - db_before.get(pid, 0.0)
+                                         for pid, now in database_cpu(url).items())
             finally:
                 server.terminate()
                 server.wait(timeout=30)

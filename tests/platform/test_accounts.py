@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -87,6 +91,61 @@ def test_disabling_revokes_tokens(client: TestClient, world: World,
     client.app.state.platform.tokens.forget(token)  # the cache would trust it a little longer
     assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 401
     assert _login(client).status_code == 401
+
+
+@contextmanager
+def _client_caching_tokens_for(settings: Settings, tmp_path: Path,
+                               seconds: float) -> Iterator[TestClient]:
+    """The real app, trusting a verified token for ``seconds`` without a database look-up."""
+    from cswb.api import create_app
+
+    settings = settings.model_copy(update={
+        "token_cache_seconds": seconds, "store_url": f"duckdb:///{(tmp_path / 'store').as_posix()}",
+        "duckdb_memory_limit": "1GB"})
+    with TestClient(create_app(settings), client=("203.0.113.5", 50000)) as test_client:
+        yield test_client
+
+
+def test_a_disabled_account_is_refused_once_the_token_cache_lapses(
+        world: World, platform_settings: Settings, tmp_path: Path) -> None:
+    # Disabling from elsewhere (the CLI is another process): the server's cached verification
+    # is trusted for token_cache_seconds at most, then the database says no.
+    _local_user(world)
+    with _client_caching_tokens_for(platform_settings, tmp_path, 0.5) as client:
+        token = _login(client).json()["token"]
+        assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
+        with world.store.session() as session:
+            disable_user(session, ADMIN, "pat.chair")
+        time.sleep(0.6)
+        assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 401
+        assert client.get("/api/v1/cases", headers=bearer(token)).status_code == 401
+
+
+def test_a_role_change_takes_effect_once_the_token_cache_lapses(
+        world: World, platform_settings: Settings, tmp_path: Path) -> None:
+    _local_user(world)
+    with _client_caching_tokens_for(platform_settings, tmp_path, 0.5) as client:
+        token = _login(client).json()["token"]
+        assert client.get("/api/v1/users", headers=bearer(token)).status_code == 403
+        with world.store.session() as session:
+            session.execute(update(User).where(User.username == "pat.chair")
+                            .values(role=Role.ADMINISTRATOR.value))
+        time.sleep(0.6)
+        assert client.get("/api/v1/auth/me", headers=bearer(token)).json()["role"] == \
+            "administrator"
+        assert client.get("/api/v1/users", headers=bearer(token)).status_code == 200
+        assert client.get("/api/v1/cases", headers=bearer(token)).status_code == 403
+
+
+def test_without_a_token_cache_every_request_checks_the_account(
+        world: World, platform_settings: Settings, tmp_path: Path) -> None:
+    _local_user(world)
+    with _client_caching_tokens_for(platform_settings, tmp_path, 0) as client:
+        token = _login(client).json()["token"]
+        assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
+        with world.store.session() as session:
+            disable_user(session, ADMIN, "pat.chair")
+        assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 401
 
 
 def test_tampered_tokens_are_refused(client: TestClient, world: World) -> None:

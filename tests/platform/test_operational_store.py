@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 
+from cswb.api.case_models import CaseOut
 from cswb.cases import service
 from cswb.domain.cases import TRANSITIONS, CaseStatus, InvolvementRole, Role, SubjectType
 from cswb.errors import (
@@ -17,6 +18,7 @@ from cswb.errors import (
     NotFoundError,
     StoreError,
 )
+from cswb.security.policy import Action
 from cswb.settings import Settings, load_settings
 from cswb.storage.operational import OperationalStore, open_operational_store
 from cswb.storage.operational.engine import HEAD_REVISION
@@ -188,3 +190,33 @@ def test_case_rows_are_listed_with_a_real_query(world: World) -> None:
         assert len(session.scalars(select(Case)).all()) == 2
         police = service.list_cases(session, world.actor("police", Role.NAVIGATOR))
         assert len(police) == 1 and police[0].subject_type == SubjectType.PERSON.value
+
+
+def test_the_core_read_and_edit_agree_with_the_orm_case(world: World) -> None:
+    # The hot paths read and edit with Core SQL; the other services use ORM objects. Both
+    # must show the same case: agencies (one that left included), status, version, summary.
+    case_id = open_case_as(world, "police", also=("housing", "health"))
+    chair = world.actor("police", Role.TABLE_CHAIR)
+    with world.store.session() as session:
+        version = service.read_case(session, chair, case_id).version
+        service.withdraw_agency(session, chair, case_id, expected_version=version,
+                                agency_code="health")
+    with world.store.session() as session:
+        before = service.read_case(session, chair, case_id)
+        edited = service.edit_summary(session, chair, case_id, expected_version=before.version,
+                                      summary="edited through Core")
+    with world.store.sessions() as session:
+        orm = service.load_case(session, chair, case_id, Action.CASE_READ)
+        via_orm = CaseOut.of(orm)
+    via_core = CaseOut.of(edited)
+    assert edited.version == before.version + 1 == orm.version
+    assert via_core.model_dump(exclude={"agencies"}) == via_orm.model_dump(exclude={"agencies"})
+    assert sorted(via_core.agencies, key=lambda a: a.agency) == \
+        sorted(via_orm.agencies, key=lambda a: a.agency)
+    assert [a.agency for a in via_core.agencies if a.left_at is not None] == ["health"]
+    with world.store.session() as session, pytest.raises(ConflictError):
+        service.edit_summary(session, chair, case_id, expected_version=before.version,
+                             summary="a stale edit")
+    with world.store.sessions() as session:
+        kinds = [e.kind for e in service.timeline(session, chair, case_id)]
+    assert kinds.count("summary_edited") == 1

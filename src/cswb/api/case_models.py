@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cswb.cases.service import CaseRecord
 from cswb.domain.cases import CaseStatus, InvolvementRole, Role, SubjectType
 from cswb.storage.operational.models import Case, CaseEvent
 
@@ -93,16 +94,18 @@ class CaseOut(PublicModel):
     agencies: list[CaseAgencyOut]
 
     @classmethod
-    def of(cls, case: Case) -> CaseOut:
-        return cls(id=case.id, status=CaseStatus(case.status),
-                   subject_type=SubjectType(case.subject_type), summary=case.summary,
-                   opened_at=case.opened_at, closed_at=case.closed_at,
-                   conclusion=case.conclusion, identity_purged=case.identity_purged_at is not None,
-                   version=case.version,
-                   agencies=[CaseAgencyOut(agency=a.agency.code,
+    def of(cls, case: Case | CaseRecord) -> CaseOut:
+        """The public view of an ORM case or a :class:`CaseRecord` read with Core SQL."""
+        view = case if isinstance(case, CaseRecord) else CaseRecord.of_case(case)
+        return cls(id=view.id, status=CaseStatus(view.status),
+                   subject_type=SubjectType(view.subject_type), summary=view.summary,
+                   opened_at=view.opened_at, closed_at=view.closed_at,
+                   conclusion=view.conclusion, identity_purged=view.identity_purged_at is not None,
+                   version=view.version,
+                   agencies=[CaseAgencyOut(agency=a.agency_code,
                                            involvement=InvolvementRole(a.involvement),
                                            joined_at=a.joined_at, left_at=a.left_at)
-                             for a in case.agencies])
+                             for a in view.agencies])
 
 
 class CaseListOut(PublicModel):

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cswb.api.errors import error_response
@@ -31,7 +32,13 @@ def platform_of(request: Request) -> Platform:
     return platform
 
 
-PlatformDep = Annotated[Platform, Depends(platform_of)]
+async def _platform(request: Request) -> Platform:
+    # A coroutine, so FastAPI resolves it on the event loop: a plain function dependency would
+    # cost a hop to the thread pool (and back) on every request.
+    return platform_of(request)
+
+
+PlatformDep = Annotated[Platform, Depends(_platform)]
 
 
 def client_address(request: Request) -> str:
@@ -48,30 +55,42 @@ def session_token_of(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def current_actor(request: Request, platform: PlatformDep,
-                  basis: Annotated[str | None, Header(
-                      alias=BASIS_HEADER, max_length=200,
-                      description="Why you need this access (required to read identifying "
-                      "details; recorded in the audit log).")] = None) -> Actor:
-    """The authenticated caller, from ``Authorization: Bearer`` or the session cookie."""
+async def current_actor(request: Request, platform: PlatformDep,
+                        basis: Annotated[str | None, Header(
+                            alias=BASIS_HEADER, max_length=200,
+                            description="Why you need this access (required to read "
+                            "identifying details; recorded in the audit log).")] = None) -> Actor:
+    """The authenticated caller, from ``Authorization: Bearer`` or the session cookie.
+
+    A coroutine: a token verified in the last ``token_cache_seconds`` is answered from the
+    verifier's cache on the event loop; only a look-up in the database goes to the thread pool.
+    """
+    token = _token_of(request, platform)
+    principal = platform.tokens.cached(token)
+    if principal is None:
+        principal = await run_in_threadpool(platform.tokens.verify, token)
+    actor = Actor(principal, client_address(request), basis or "")
+    request.state.actor = actor
+    return actor
+
+
+def _token_of(request: Request, platform: Platform) -> str:
+    """The bearer token or session cookie sent (CSRF-checked for a cookie on a change)."""
     authorization = request.headers.get("authorization", "")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("use Authorization: Bearer <token>")
-    else:
-        token = session_token_of(request) or ""
-        if not token:
-            raise AuthenticationError("log in first (POST /api/v1/auth/login)")
-        if request.method not in SAFE_METHODS:
-            sent = request.headers.get(CSRF_HEADER, "")
-            if not hmac.compare_digest(sent, csrf_token(platform, token)):
-                raise PermissionDeniedError(f"a cookie session must send the {CSRF_HEADER} "
-                                            "header with every change")
-    principal = platform.tokens.verify(token.strip())
-    actor = Actor(principal, client_address(request), basis or "")
-    request.state.actor = actor
-    return actor
+        return token.strip()
+    token = session_token_of(request) or ""
+    if not token:
+        raise AuthenticationError("log in first (POST /api/v1/auth/login)")
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent, csrf_token(platform, token)):
+            raise PermissionDeniedError(f"a cookie session must send the {CSRF_HEADER} "
+                                        "header with every change")
+    return token.strip()
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

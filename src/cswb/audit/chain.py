@@ -14,9 +14,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from cswb.security.principal import Actor
@@ -29,20 +30,60 @@ SEALER_LOCK = 0x63737762
 """PostgreSQL advisory-lock key held by the sealer while it extends the chain."""
 HEAD_ID = 1
 
+_ENTRIES = AuditEntry.metadata.tables["audit_entries"]
+_INSERT_ENTRY = insert(_ENTRIES)
+_PENDING = (select(_ENTRIES).where(_ENTRIES.c.seq.is_(None)).order_by(_ENTRIES.c.id)
+            .limit(bindparam("batch")))
+_LINK_ENTRY = (update(_ENTRIES).where(_ENTRIES.c.id == bindparam("entry_id"))
+               .values(seq=bindparam("new_seq"), prev_hash=bindparam("new_prev"),
+                       entry_hash=bindparam("new_hash")))
+
 
 def record(session: Session, actor: Actor, action: str, object_type: str,
            object_id: str | None = None, *, fields: Iterable[str] = (),
            outcome: str = "ok") -> None:
     """Insert an audit entry in ``session``'s transaction (committed with the action it
-    records). A plain INSERT: no lock, no read of the chain, nothing returned."""
+    records). A plain INSERT: no lock, no read of the chain, nothing returned.
+
+    It is a Core statement on the session's connection (one prepared INSERT, no ORM unit of
+    work): it runs on every request, reads included.
+    """
     principal = actor.principal
-    session.execute(insert(AuditEntry).values(
-        recorded_at=utcnow(), actor=principal.username, agency=principal.agency_code,
-        action=action, object_type=object_type, object_id=object_id, fields=",".join(fields),
-        basis=actor.basis[:200], source=actor.source[:64], outcome=outcome))
+    session.connection().execute(_INSERT_ENTRY, {
+        "recorded_at": utcnow(), "actor": principal.username, "agency": principal.agency_code,
+        "action": action, "object_type": object_type, "object_id": object_id,
+        "fields": ",".join(fields), "basis": actor.basis[:200], "source": actor.source[:64],
+        "outcome": outcome})
 
 
-def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
+class AuditFields(Protocol):
+    """What the hash covers: an :class:`AuditEntry` or a row of ``audit_entries``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def agency(self) -> str | None: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def object_type(self) -> str: ...
+    @property
+    def object_id(self) -> str | None: ...
+    @property
+    def fields(self) -> str: ...
+    @property
+    def basis(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+
+
+def entry_hash(entry: AuditFields, prev_hash: str) -> str:
     """SHA-256 over the previous entry's hash and every field of this entry.
 
     The position (``seq``) is left out: the links define the order, so a renumbering shows up
@@ -85,15 +126,20 @@ def _take_sealer_lock(session: Session, wait: bool) -> bool:
 
 
 def _seal_batch(session: Session, batch_size: int) -> int:
+    """Chain up to ``batch_size`` unsealed entries: one SELECT of plain rows, the hashes, and
+    one batched UPDATE (Core executemany), then the head."""
     head = session.get(AuditHead, HEAD_ID)
     seq, prev = (head.seq, head.entry_hash) if head else (0, GENESIS)
-    pending = session.scalars(select(AuditEntry).where(AuditEntry.seq.is_(None))
-                              .order_by(AuditEntry.id).limit(batch_size)).all()
+    connection = session.connection()
+    pending = connection.execute(_PENDING, {"batch": batch_size}).all()
+    links = []
     for entry in pending:
         seq += 1
-        entry.seq, entry.prev_hash = seq, prev
-        entry.entry_hash = prev = entry_hash(entry, prev)
+        own = entry_hash(entry, prev)
+        links.append({"entry_id": entry.id, "new_seq": seq, "new_prev": prev, "new_hash": own})
+        prev = own
     if pending:
+        connection.execute(_LINK_ENTRY, links)
         if head is None:
             session.add(AuditHead(id=HEAD_ID, seq=seq, entry_hash=prev))
         else:

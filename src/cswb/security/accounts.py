@@ -191,10 +191,10 @@ class TokenVerifier:
         key = _digest(token)
         now = time.monotonic()
         with self._lock:
-            cached = self._cache.get(key)
             generation = self._generation
-        if cached and cached[1] > now and cached[2] > utcnow():
-            return cached[0]
+        principal = self.cached(token)
+        if principal is not None:
+            return principal
         principal, expires = self._look_up(prefix, secret)
         with self._lock:
             if len(self._cache) > 10_000:
@@ -202,6 +202,15 @@ class TokenVerifier:
             if generation == self._generation:
                 self._cache[key] = (principal, now + self.cache_seconds, expires)
         return principal
+
+    def cached(self, token: str) -> Principal | None:
+        """The principal of ``token`` if it was verified less than ``cache_seconds`` ago and
+        has not expired since; None means "ask :meth:`verify`" (no database access here)."""
+        with self._lock:
+            cached = self._cache.get(_digest(token))
+        if cached and cached[1] > time.monotonic() and cached[2] > utcnow():
+            return cached[0]
+        return None
 
     def forget(self, token: str) -> None:
         with self._lock:

@@ -52,8 +52,12 @@ class RevocationWatch:
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
 
+    def due(self) -> bool:
+        """Whether the next :meth:`check` reads the counter (no database access here)."""
+        return time.monotonic() - self._checked_at >= self.check_seconds
+
     def check(self) -> None:
-        if time.monotonic() - self._checked_at < self.check_seconds:
+        if not self.due():
             return
         with self._lock:
             if time.monotonic() - self._checked_at < self.check_seconds:
