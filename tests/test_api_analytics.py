@@ -113,7 +113,7 @@ def test_analyst_metrics_need_a_signed_in_analyst(client: TestClient,
             user = create_user(session, Actor(SYSTEM, "test"), f"{role.value}.one",
                                agency_code="police", role=role)
             tokens[role] = issue_token(session, user, "bearer", platform.settings)
-    other = client.get("/api/v1/metrics/response-times",
+    other = client.get("/api/v1/metrics/repeat-locations",
                        headers={"Authorization": f"Bearer {tokens[Role.NAVIGATOR]}"})
     assert other.status_code == 403 and other.json()["error"]["code"] == "forbidden"
     analyst = {"Authorization": f"Bearer {tokens[Role.ANALYST]}"}
@@ -124,6 +124,28 @@ def test_analyst_metrics_need_a_signed_in_analyst(client: TestClient,
                       params={"by": "category"}).json()
     got = {r[0]: r for r in resp["rows"]}
     assert got["violent_crime"][1:4] == [60, 60, 6.0]
+    assert resp["public"] is False
+
+
+def test_response_times_are_public_after_suppression(client: TestClient) -> None:
+    """One rule with the dashboard: anyone gets the times, suppressed; an analyst gets them
+    whole (test above); a bad token is refused, not taken as anonymous."""
+    public = client.get("/api/v1/metrics/response-times", params={"by": "category"})
+    assert public.status_code == 200
+    body = public.json()
+    assert body["public"] is True
+    got = {r[0]: r for r in body["rows"]}
+    assert got["violent_crime"][1:4] == [60, 60, 6.0]  # 60 calls: above the threshold
+    # the small categories (and their complement) are hidden, times included
+    assert got["medical"][1:] == got["behavioral_health"][1:] == [None] * 5
+    for row in body["rows"]:
+        if row[1] is not None and row[1] < 10:
+            raise AssertionError(f"a small cell was published: {row}")
+        if row[2] is not None and row[2] < 10:
+            assert row[3:] == [None] * len(row[3:])
+    bad = client.get("/api/v1/metrics/response-times",
+                     headers={"Authorization": "Bearer cswb_000000000000_nope"})
+    assert bad.status_code == 401
 
 
 def test_bad_filters_answer_in_the_error_shape(client: TestClient) -> None:

@@ -353,6 +353,30 @@ def publish(table: MetricTable, threshold: int) -> MetricTable:
     return _publish_one_way(table, threshold)
 
 
+def publish_durations(table: MetricTable, threshold: int) -> MetricTable:
+    """The public form of a duration table (:func:`cswb.analytics.metrics.durations`).
+
+    Its ``calls`` are protected like any one-way table's (small cells and their complements
+    hidden); ``usable`` is hidden with them and wherever it is below ``threshold``; the
+    percentiles are hidden wherever they rest on fewer than ``threshold`` usable calls. The
+    dashboard and the API publish response and on-scene times by this one rule.
+    """
+    calls = table.column("calls")
+    labels = tuple(table.column(table.columns[0]))
+    protected = two_way(np.array(calls, dtype=np.int64).reshape(-1, 1), labels, ("calls",),
+                        threshold)
+    rows = []
+    for cells, (key, n, usable, *percentiles) in zip(protected.cells, table.rows, strict=True):
+        hidden = cells[0] is None
+        few = usable < threshold
+        rows.append((key, None if hidden else n,
+                     None if hidden or 0 < usable < threshold else usable,
+                     *([None] * len(percentiles) if few else percentiles)))
+    notes = {**table.notes, "suppressed": sum(c[0] is None for c in protected.cells),
+             "threshold": threshold}
+    return MetricTable(table.name, table.columns, rows, public=True, notes=notes)
+
+
 def _publish_one_way(table: MetricTable, threshold: int) -> MetricTable:
     calls = table.column("calls")
     labels = tuple(table.column(table.columns[0]))

@@ -1,9 +1,10 @@
 """``/api/v1/metrics`` and ``/api/v1/forecast``: thin handlers over :mod:`cswb.analytics`.
 
 Every metric takes the shared filter as query parameters. Tables meant for publication are
-always suppressed here (threshold from settings) before they leave the server. Metrics that are
-for analysts only (repeat locations, response and on-scene times) need a signed-in analyst of a
-member agency (``cswb.security.policy``): 401 without sign-in, 403 for other roles.
+always suppressed here (threshold from settings) before they leave the server. Response and
+on-scene times are published suppressed too, and given whole to a signed-in analyst. Repeat
+locations are for analysts only (a signed-in analyst of a member agency,
+``cswb.security.policy``): 401 without sign-in, 403 for other roles.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from cswb.analytics.tables import MetricTable
 from cswb.analytics.trends import recent_change
 from cswb.api.deps import MetricEngine, Reader
 from cswb.api.models import ErrorResponse, PublicModel
-from cswb.api.security import CurrentActor
+from cswb.api.security import CurrentActor, OptionalActor
 from cswb.respond.policy import load_policy
 from cswb.respond.scenario import run_scenario
 from cswb.respond.tiers import DIVERTED_TIERS
-from cswb.security.policy import Action, authorize
+from cswb.security.policy import Action, authorize, is_allowed
 from cswb.security.principal import Actor
 from cswb.settings import Settings
 
@@ -192,13 +193,22 @@ def change(*, request: Request, engine: MetricEngine, flt: Filter,
 
 
 @router.get("/metrics/response-times")
-def response_times(*, actor: CurrentActor, engine: MetricEngine, flt: Filter,
+def response_times(*, request: Request, actor: OptionalActor, engine: MetricEngine,
+                   flt: Filter,
                    kind: Annotated[str, Query(description="response or on_scene.")] = "response",
                    by: Annotated[str | None, Query(description="Optional dimension.")] = None,
                    limit: Limit = 500, offset: Offset = 0) -> MetricTableOut:
-    """Percentiles (minutes) with counts of calls and usable rows (analysts only)."""
-    _analyst_only(actor)
-    return _page(metrics.durations(engine, flt, kind, by), limit, offset)
+    """Percentiles (minutes) with counts of calls and usable rows.
+
+    Aggregates, so public after suppression (the dashboard's rule): calls protected like any
+    count table, percentiles hidden where they rest on fewer calls than the threshold. A
+    signed-in analyst of a member agency gets the table unsuppressed.
+    """
+    table = metrics.durations(engine, flt, kind, by)
+    if actor is not None and is_allowed(actor.principal, Action.ANALYTICS_DETAIL):
+        return _page(table, limit, offset)
+    threshold = _settings(request).disclosure_threshold
+    return _page(disclosure.publish_durations(table, threshold), limit, offset)
 
 
 @router.get("/metrics/repeat-locations")

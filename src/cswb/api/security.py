@@ -96,6 +96,17 @@ def _token_of(request: Request, platform: Platform) -> str:
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
+async def optional_actor(request: Request, platform: PlatformDep) -> Actor | None:
+    """The caller when they sent a token or session cookie (checked as for
+    :func:`current_actor`: a bad one is refused, never taken as anonymous), else None."""
+    if not request.headers.get("authorization") and not session_token_of(request):
+        return None
+    return await current_actor(request, platform)
+
+
+OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
+
+
 def audit_refusal(request: Request, exc: Exception) -> JSONResponse:
     """Answer a refusal in the error shape, and audit it when the caller is known.
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cswb.analytics import metrics, trends
+from cswb.analytics.disclosure import publish_durations
 from cswb.analytics.query import AnalyticsError, Engine
 from cswb.web import figures
 from cswb.web.filters import DashboardFilter, label
@@ -305,16 +306,11 @@ def areas(ctx: Context) -> Panel:
 
 
 def _durations(ctx: Context, kind: str, panel_id: str, title: str) -> Panel:
-    table = metrics.durations(ctx.engine, ctx.calls, kind, by="category")
-    counts = table.column("calls")
-    sup = suppress_one_way(counts, ctx.threshold)
-    rows = []
-    for row, hidden in zip(table.rows, sup.hidden, strict=True):
-        key, calls, usable, *pcts = row
-        few = usable < ctx.threshold
-        rows.append((_name(str(key)), SUPPRESSED if hidden else calls,
-                     SUPPRESSED if hidden or 0 < usable < ctx.threshold else usable,
-                     *([SUPPRESSED] * len(pcts) if few else pcts)))
+    # the one public rule for times, shared with the API (cswb.analytics.disclosure)
+    table = publish_durations(metrics.durations(ctx.engine, ctx.calls, kind, by="category"),
+                              ctx.threshold)
+    rows = [(_name(str(key)), *(SUPPRESSED if v is None else v for v in values))
+            for key, *values in table.rows]
     plotted = sorted((r for r in rows if isinstance(r[3], float)), key=lambda r: r[3])
     summary = (f"Median {title.lower()} by category; shortest {plotted[0][0]} "
                f"({plotted[0][3]:.1f} min)." if plotted else f"No usable {title.lower()}s.")
@@ -326,7 +322,8 @@ def _durations(ctx: Context, kind: str, panel_id: str, title: str) -> Panel:
                   Column("p90_minutes", "90th pct", "minutes")), rows,
                  figure=fig if plotted else None,
                  notes=[f"Usable: {table.notes['usable']}. Percentiles resting on fewer than "
-                        f"{ctx.threshold} calls are suppressed."], suppressed=sum(sup.hidden))
+                        f"{ctx.threshold} calls are suppressed."],
+                 suppressed=table.notes["suppressed"])
 
 
 def response_times(ctx: Context) -> Panel:
