@@ -296,12 +296,14 @@ def test_jsonl_with_a_malformed_line(tmp_path: Path, store: AnalyticStore,
                                      settings: Settings) -> None:
     records = [dict(zip(HEADER.split(","), good_row(i).split(","), strict=True))
                for i in range(1, 4)]
-    text = "\n".join([json.dumps(records[0]), "{not json", json.dumps(records[1]),
-                      json.dumps(records[2])]) + "\n"
+    text = "\n".join([json.dumps(records[0]), '{not json, "phone": "(312) 555-0199"',
+                      json.dumps(records[1]), json.dumps(records[2])]) + "\n"
     s = ingest_with(store, settings, mapping(file={"format": "jsonl"}),
                     write(tmp_path, text, "calls.jsonl"))
     assert s.reconciles and s.inserted == 3 and s.reasons == {"malformed_record": 1}
-    assert rows(store, "SELECT source_row, raw_text FROM quarantine") == [(2, "{not json")]
+    # the line cannot be split into fields, so its phone is scrubbed from the text it keeps
+    assert rows(store, "SELECT source_row, raw_text FROM quarantine") == [
+        (2, '{not json, "phone": "[phone]"')]
 
 
 def test_parquet_and_gzip_inputs(tmp_path: Path, store: AnalyticStore,

@@ -223,7 +223,7 @@ class _BatchRun:
             rejects = self._map(landing, landing.rejects(self.con))
         self._resolve()
         self._classify()
-        self._write_quarantine(rejects)
+        self._write_quarantine(landing, rejects)
         self._write_quality()
         self._write_batch_row()
         self._write_linkage(landing)
@@ -520,17 +520,17 @@ class _BatchRun:
 
     # -- quarantine, quality, batch row ----------------------------------------------------
 
-    def _write_quarantine(self, rejects: list[Reject]) -> None:
+    def _write_quarantine(self, landing: Landing, rejects: list[Reject]) -> None:
         self.progress.phase("writing quarantine and quality flags")
         parts = []
         quarantine = self._routed("quarantine")
         if quarantine:
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
                 AS batch_id, source_row, _reason AS reason,
-                CASE WHEN _text IS NOT NULL THEN {_fault_detail()}
+                CASE WHEN _fields IS NOT NULL THEN {_fault_detail()}
                      ELSE array_to_string(dq_flags, '; ') END AS detail,
-                {self.sql.raw_map('_raw')} AS record, _text AS raw_text
-                FROM {quarantine}""")
+                {self.sql.raw_map('_raw')} AS record, _raw_text AS raw_text
+                FROM {landing.with_text(quarantine)}""")
         if scalar(self.con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ranked'"):
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
                 AS batch_id, source_row, {lit(QuarantineReason.CONFLICTING_DUPLICATE)} AS reason,

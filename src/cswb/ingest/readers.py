@@ -2,8 +2,10 @@
 
 Each adapter turns a file into a :class:`Landing`: SQL that yields one row per record with
 ``_ord`` (1-based ordinal among the records it yields), an optional ``_fault`` (a quarantine
-reason for a record that was read but is malformed) and ``_text`` (its raw text), and every
-source column as VARCHAR. Records the adapter could not yield at all (a CSV row with the wrong
+reason for a record that was read but is malformed), ``_fields`` (only for such a record: its
+fields as read, a list) and every source column as VARCHAR. The raw text of a malformed record
+is built from its ``_fields`` by :meth:`Landing.with_text` when the quarantine is written, over
+those few records only. Records the adapter could not yield at all (a CSV row with the wrong
 number of fields, undecodable bytes, an unclosed quote) are reported by :meth:`Landing.rejects`
 after a scan, with their data row numbers, so that nothing is lost.
 """
@@ -80,11 +82,16 @@ class Landing(Protocol):
     delimiter: str | None
 
     def scan(self, numbered: bool = True) -> str:
-        """SQL of a relation: ``_ord``, ``_fault``, ``_text`` and the file's columns.
+        """SQL of a relation: ``_ord``, ``_fault``, ``_fields`` and the file's columns.
 
         ``numbered=False`` lets a reader skip numbering (``_ord`` may then be NULL) where that
         costs parallelism; records still come in file order.
         """
+        ...
+
+    def with_text(self, relation: str) -> str:
+        """SQL of ``relation`` (rows with ``_fields``) with ``_raw_text`` added: a malformed
+        record's raw text, scrubbed (NULL for the others)."""
         ...
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
@@ -167,10 +174,11 @@ class CsvLanding:
     reader is *padded*: it declares :data:`OVERFLOW_COLUMNS` columns beyond the header and pads a
     short row with NULLs (an empty field reads as ``''``: the reader's null string is a
     sentinel no field holds), so such rows are yielded, in order, with ``_fault`` set and their
-    text (re-quoted, scrubbed) in ``_text``. Every record then keeps its position, and the rows
-    need no renumbering. DuckDB's parallel reader cannot pad rows in a file with quoted line
-    breaks; for such a file :meth:`strict` gives the strict reader, which rejects those rows
-    (reported by :meth:`rejects` with their line numbers).
+    fields in ``_fields`` (their text, re-quoted and scrubbed, comes from :meth:`with_text`).
+    Every record then keeps its position, and the rows need no renumbering. DuckDB's parallel
+    reader cannot pad rows in a file with quoted line breaks; for such a file :meth:`strict`
+    gives the strict reader, which rejects those rows (reported by :meth:`rejects` with their
+    line numbers).
     """
 
     file_format = "csv"
@@ -223,12 +231,15 @@ class CsvLanding:
     def scan(self, numbered: bool = True) -> str:
         cols = ", ".join(_ident(c) for c in self.columns)
         if not self.padded:
-            fault = text = "NULL::VARCHAR"
+            head = f"NULL::VARCHAR AS _fault, NULL::VARCHAR[] AS _fields, {cols}"
         else:
             # an empty field reads as '' (NULL from the strict reader): the mapping's null
-            # handling treats both alike
-            fault, text = self._fault_sql(), self._text_sql()
-        head = f"{fault} AS _fault, {text} AS _text, {cols}"
+            # handling treats both alike. Only references here: a malformed row's text is built
+            # later over those rows alone (an expression that repeats a subexpression inside a
+            # CASE is hoisted by DuckDB and computed for every row).
+            names = ", ".join(_ident(c) for c in [*self.columns, *self._extra])
+            head = (f"{self._fault_sql()} AS _fault, CASE WHEN {self._fault_sql()} IS NOT NULL "
+                    f"THEN [{names}] END AS _fields, {cols}")
         if not numbered:  # WITH ORDINALITY would make DuckDB read the file on one thread
             return f"(SELECT NULL::BIGINT AS _ord, {head} FROM {self._read_csv()})"
         return f"(SELECT ordinality AS _ord, {head} FROM {self._read_csv()} WITH ORDINALITY)"
@@ -240,37 +251,52 @@ class CsvLanding:
                 f"WHEN {_ident(self._extra[0])} IS NOT NULL "
                 f"THEN {_lit(QuarantineReason.TOO_MANY_COLUMNS)} END")
 
-    def _text_sql(self) -> str:
-        """The text of a faulty row: its fields re-quoted where needed, joined, scrubbed.
+    def with_text(self, relation: str) -> str:
+        """``relation`` (rows with ``_fields``) with ``_raw_text``: a faulty row's fields
+        re-quoted where needed, joined, scrubbed.
 
         Its fields are out of place, so identifying ones cannot be dropped by name: a row with
         ``d`` fields too many (or too few) holds an identifying column's value within ``d``
         places after (or before) that column's own, and every field in that window is withheld;
         house numbers in the windows of the location's columns are generalised; phone numbers
-        and e-mail addresses anywhere are scrubbed.
+        and e-mail addresses anywhere are scrubbed. Each step is its own projection, so no
+        expression is repeated inside another.
         """
         quote, delim = self.spec.quote, self.dialect.delimiter
-        names = [*self.columns, *self._extra]
-        shift = (f"(({' + '.join(f'({_ident(c)} IS NOT NULL)::INTEGER' for c in names)}) "
-                 f"- {len(self.columns)})")
-        fields = []
-        for position, name in enumerate(names):
-            c = value = _ident(name)
-            near_location = _window_sql(position, self._positions(self.locations), shift)
-            if near_location:
-                value = (f"CASE WHEN {near_location} AND regexp_matches({c}, {_lit(_HOUSE)}) "
-                         f"THEN {generalise_sql(clean_location_sql(c, []))} ELSE {c} END")
-            value = (f"CASE WHEN contains({value}, {_lit(delim)}) OR contains({value}, "
-                     f"{_lit(quote)}) OR contains({value}, chr(10)) OR contains({value}, chr(13)) "
-                     f"THEN {_lit(quote)} || replace({value}, {_lit(quote)}, {_lit(quote * 2)}) "
-                     f"|| {_lit(quote)} ELSE {value} END")
-            near_identifying = _window_sql(position, self._positions(self.identifying), shift)
+        count = len(self.columns) + len(self._extra)
+        field = [f"_fields[{i + 1}]" for i in range(count)]
+        located = [i for i in range(count)
+                   if _window_sql(i, self._positions(self.locations), "_shift")]
+        cleaned = ", ".join(f"{clean_location_sql(field[i], [])} AS _clean{i}" for i in located)
+        values = []
+        for i in range(count):
+            near = _window_sql(i, self._positions(self.locations), "_shift")
+            value = field[i]
+            if near:
+                value = (f"CASE WHEN {near} AND regexp_matches({field[i]}, {_lit(_HOUSE)}) "
+                         f"THEN {generalise_sql(f'_clean{i}')} ELSE {field[i]} END")
+            values.append(f"{value} AS _value{i}")
+        quoted = []
+        for i in range(count):
+            v = f"_value{i}"
+            value = (f"CASE WHEN contains({v}, {_lit(delim)}) OR contains({v}, {_lit(quote)}) "
+                     f"OR contains({v}, chr(10)) OR contains({v}, chr(13)) "
+                     f"THEN {_lit(quote)} || replace({v}, {_lit(quote)}, {_lit(quote * 2)}) "
+                     f"|| {_lit(quote)} ELSE {v} END")
+            near_identifying = _window_sql(i, self._positions(self.identifying), "_shift")
             if near_identifying:
-                value = (f"CASE WHEN {c} IS NOT NULL AND {near_identifying} "
+                value = (f"CASE WHEN {field[i]} IS NOT NULL AND {near_identifying} "
                          f"THEN '[withheld]' ELSE {value} END")
-            fields.append(value)
-        joined = f"concat_ws({_lit(delim)}, {', '.join(fields)})"
-        return f"CASE WHEN {self._fault_sql()} IS NOT NULL THEN {_scrub_sql(joined)} END"
+            quoted.append(value)
+        joined = f"concat_ws({_lit(delim)}, {', '.join(quoted)})"
+        temp = ", ".join(["_shift", *(f"_clean{i}" for i in located),
+                          *(f"_value{i}" for i in range(count))])
+        shifted = (f"(SELECT *, len(list_filter(_fields, lambda x: x IS NOT NULL)) "
+                   f"- {len(self.columns)} AS _shift FROM {relation})")
+        stage = f"(SELECT *{', ' + cleaned if cleaned else ''} FROM {shifted})"
+        stage = f"(SELECT *, {', '.join(values)} FROM {stage})"
+        return (f"(SELECT * EXCLUDE ({temp}), CASE WHEN _fields IS NOT NULL "
+                f"THEN {_scrub_sql(joined)} END AS _raw_text FROM {stage})")
 
     def _positions(self, columns: list[str]) -> list[int]:
         return [self.columns.index(c) for c in columns if c in self.columns]
@@ -384,7 +410,7 @@ class ArrowLanding:
         table = pa.table({
             "_ord": pa.array(range(1, n + 1), pa.int64()),
             "_fault": pa.nulls(n, pa.string()),
-            "_text": pa.nulls(n, pa.string()),
+            "_fields": pa.nulls(n, pa.list_(pa.string())),
             **{f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(data)},
         })
         name = f"excel_{uuid.uuid4().hex[:8]}"
@@ -394,7 +420,10 @@ class ArrowLanding:
 
     def scan(self, numbered: bool = True) -> str:
         cols = ", ".join(f"c{i} AS {_ident(c)}" for i, c in enumerate(self.columns))
-        return f"(SELECT _ord, _fault, _text, {cols} FROM {self.name})"
+        return f"(SELECT _ord, _fault, _fields, {cols} FROM {self.name})"
+
+    def with_text(self, relation: str) -> str:
+        return f"(SELECT *, NULL::VARCHAR AS _raw_text FROM {relation})"
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
         return list(self.skipped)
@@ -466,8 +495,11 @@ class ParquetLanding:
     def scan(self, numbered: bool = True) -> str:
         cols = ", ".join(f"CAST({_ident(c)} AS VARCHAR) AS {_ident(c)}" for c in self.columns)
         return (f"(SELECT file_row_number + 1 AS _ord, NULL::VARCHAR AS _fault, "
-                f"NULL::VARCHAR AS _text, {cols} "
+                f"NULL::VARCHAR[] AS _fields, {cols} "
                 f"FROM read_parquet({_lit(str(self.path))}, file_row_number = true))")
+
+    def with_text(self, relation: str) -> str:
+        return f"(SELECT *, NULL::VARCHAR AS _raw_text FROM {relation})"
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
         return []
@@ -524,7 +556,7 @@ class JsonLinesLanding:
         )
         return (
             f"(SELECT ordinality AS _ord, CASE WHEN NOT {ok} THEN 'malformed_record' END "
-            f"AS _fault, CASE WHEN NOT {ok} THEN line END AS _text, {cols} "
+            f"AS _fault, CASE WHEN NOT {ok} THEN [line] END AS _fields, {cols} "
             f"FROM {self._lines()} WITH ORDINALITY WHERE trim(line) <> '')"
         )
 
@@ -539,6 +571,9 @@ class JsonLinesLanding:
             return []
         return [Reject(int(line), _REJECT_REASONS.get(t, QuarantineReason.MALFORMED_RECORD),
                        t, text or "") for line, t, text in rows]
+
+    def with_text(self, relation: str) -> str:
+        return f"(SELECT *, {_scrub_sql('_fields[1]')} AS _raw_text FROM {relation})"
 
 
 def _json_path(key: str) -> str:

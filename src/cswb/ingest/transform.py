@@ -552,7 +552,7 @@ o AS (SELECT *, {self._call_at_sql()}, {coords} AS _coords_ok FROM ({self.stage_
 c AS (SELECT *, {self._flags_sql()} AS _flags, {self.reason_sql()} AS _reason,
       {resolve} AS _resolve FROM o)
 SELECT {stored},
-       {self._originals_sql()} AS _dq_orig, _reason, _text,
+       {self._originals_sql()} AS _dq_orig, _reason, _fields,
        CASE WHEN _reason IS NOT NULL THEN 'quarantine' WHEN _resolve THEN 'resolve'
             END AS _route,
        CASE WHEN _fault IS NULL AND (_reason IS NOT NULL OR _resolve)
