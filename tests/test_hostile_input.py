@@ -202,8 +202,12 @@ def test_duplicate_ids(tmp_path: Path, store: AnalyticStore, settings: Settings)
     assert s.inserted == 3 and s.duplicate == 2
     assert s.reasons == {"conflicting_duplicate": 1}
     assert one(store, "SELECT call_type FROM calls WHERE source_record_id = '3'") == "BURGLARY"
-    assert rows(store, "SELECT source_row, reason FROM quarantine") == \
-        [(4, "conflicting_duplicate")]
+    assert rows(store, "SELECT source_row, reason, detail FROM quarantine") == \
+        [(4, "conflicting_duplicate",
+          "record id 3 repeats with different content; row 5 is the version kept")]
+    # the kept record's generalised location and rounded coordinates, not the exact ones
+    assert one(store, "SELECT record['address'] || ' ' || record['lat'] FROM quarantine") == \
+        "1XX N MAIN ST 42.003"
 
 
 def test_ten_megabyte_field(tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:

@@ -263,14 +263,16 @@ class _BatchRun:
         if self.numbered:
             touch = " + ".join(f"coalesce(strlen({ident(c)}), 0)"
                                for c in landing.columns) + " >= 0"
-        with watch_query(self.con, self.progress):
-            _run(self.con, f"CREATE OR REPLACE TEMP TABLE prepass AS "
-                           f"{sql.prepass_sql(landing.scan(numbered=False), touch)}")
         stored = self._stored_filter()
-        already = (f" OR _rid IN (SELECT source_record_id FROM calls WHERE {stored})"
-                   if stored else "")
-        run(self.con, "CREATE OR REPLACE TEMP TABLE resolve_ids AS SELECT _rid AS rid FROM "
-                      f"prepass WHERE _kind = 'rid' AND _rid IS NOT NULL AND (_n > 1{already})")
+        if stored:
+            run(self.con, "CREATE OR REPLACE TEMP TABLE stored_ids AS SELECT DISTINCT "
+                          f"hash(source_record_id) AS h FROM calls WHERE {stored}")
+        query = sql.prepass_sql(landing.scan(numbered=False), touch,
+                                "stored_ids" if stored else None)
+        with watch_query(self.con, self.progress):
+            _run(self.con, f"CREATE OR REPLACE TEMP TABLE prepass AS {query}")
+        run(self.con, "CREATE OR REPLACE TEMP TABLE resolve_ids AS SELECT _rh AS h FROM "
+                      "prepass WHERE _kind = 'rid'")
         if sql.code_keys():
             run(self.con, f"CREATE OR REPLACE TEMP TABLE {CODE_DIM} AS " + sql.code_dim_sql(
                 f"(SELECT {', '.join(sql.code_keys())} FROM prepass WHERE _kind = 'code')"))
@@ -525,19 +527,28 @@ class _BatchRun:
         parts = []
         quarantine = self._routed("quarantine")
         if quarantine:
+            # the few quarantined rows first, so that their (costly) text and record are
+            # computed over them alone
+            run(self.con, "CREATE OR REPLACE TEMP TABLE quarantined AS SELECT source_row, "
+                          f"_reason, _fields, dq_flags, _raw FROM {quarantine}")
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
                 AS batch_id, source_row, _reason AS reason,
                 CASE WHEN _fields IS NOT NULL THEN {_fault_detail()}
                      ELSE array_to_string(dq_flags, '; ') END AS detail,
-                {self.sql.raw_map('_raw')} AS record, _raw_text AS raw_text
-                FROM {landing.with_text(quarantine)}""")
+                _record AS record, _raw_text AS raw_text
+                FROM {self.sql.with_raw_map(landing.with_text('quarantined'))}""")
         if scalar(self.con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ranked'"):
+            # the latest row of a record id (rank 1) is the version kept
+            conflicts = ("(SELECT * FROM (SELECT source_row, source_record_id, _raw, _rank, "
+                         "_sig, _last_sig, max(source_row) OVER (PARTITION BY "
+                         "source_record_id) AS _kept FROM ranked) "
+                         "WHERE _rank > 1 AND _sig <> _last_sig)")
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
                 AS batch_id, source_row, {lit(QuarantineReason.CONFLICTING_DUPLICATE)} AS reason,
                 'record id ' || source_record_id || ' repeats with different content; row '
-                || max(source_row) OVER (PARTITION BY source_record_id) || ' was stored'
-                AS detail, {self.sql.raw_map('_raw')} AS record, NULL::VARCHAR AS raw_text
-                FROM ranked WHERE _rank > 1 AND _sig <> _last_sig""")
+                || _kept || ' is the version kept'
+                AS detail, _record AS record, NULL::VARCHAR AS raw_text
+                FROM {self.sql.with_raw_map(conflicts)}""")
         if rejects:
             self.con.register("rejects_table", _rejects_arrow(rejects))
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}

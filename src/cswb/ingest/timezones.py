@@ -145,14 +145,24 @@ def offset_sql(local: str, days: str) -> str:
 
 
 def utc_sql(local: str, days: str) -> str:
-    """SQL: the UTC instant (TIMESTAMPTZ, session zone UTC) of naive local ``local``."""
-    return f"CAST({local} - to_seconds({offset_sql(local, days)}) AS TIMESTAMPTZ)"
+    """SQL: the UTC instant (TIMESTAMPTZ) of naive local ``local``.
+
+    Integer microseconds, not interval arithmetic and a cast to TIMESTAMPTZ (which goes
+    through the session zone's calendar): a third of the cost at ten million timestamps.
+    """
+    offset = f"CAST({offset_sql(local, days)} AS BIGINT) * 1000000"
+    return f"make_timestamptz(epoch_us({local}) - {offset})"
+
+
+def instant_sql(naive_utc: str) -> str:
+    """SQL: a naive timestamp that already reads UTC, as TIMESTAMPTZ (no calendar lookup)."""
+    return f"make_timestamptz(epoch_us({naive_utc}))"
 
 
 def window_sql(local: str, days: str) -> str:
     """SQL: ``nonexistent_local_time``/``ambiguous_local_time`` when ``local`` is in a window."""
-    return (f"CASE WHEN {local} >= {days}.win_start AND {local} < {days}.win_end "
-            f"THEN {days}.kind END")
+    return (f"CASE WHEN {days}.kind IS NOT NULL AND {local} >= {days}.win_start "
+            f"AND {local} < {days}.win_end THEN {days}.kind END")
 
 
 def join_sql(local: str, days: str, table: str = "tz_days") -> str:

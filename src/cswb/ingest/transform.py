@@ -17,7 +17,7 @@ depends on each row (timestamps, coordinates, ids) runs in the main query, whose
 Rows are never dropped here: a row to store leaves with a null ``_route``; others with
 ``quarantine``, or ``resolve`` when its id repeats or is already stored, and carry ``_raw``,
 their source columns (less identifying ones) as a list, made a map (location generalised)
-only for them, when the quarantine is written (:meth:`CallSql.raw_map`).
+only for them, when the quarantine is written (:meth:`CallSql.with_raw_map`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from cswb.domain.vocab import TIMESTAMP_FIELDS, Precision
 from cswb.errors import MappingError
 from cswb.ingest.locations import clean_location_sql, generalise_sql
 from cswb.ingest.mapping import TEXT_FIELDS, Mapping, TimeSpec, coarsest
-from cswb.ingest.timezones import join_sql, utc_sql, window_sql
+from cswb.ingest.timezones import instant_sql, join_sql, utc_sql, window_sql
 from cswb.ingest.valuemaps import value_map_sql
 
 ABSOLUTE_FORMATS = {"epoch_ms", "epoch_s", "iso_offset"}
@@ -62,6 +62,18 @@ def lit(text: str) -> str:
 def ident(name: str) -> str:
     """A SQL quoted identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Check:
+    """One field's data-quality check, as SQL over stage ``o``."""
+
+    fires: str
+    """A condition, true when the field has a problem (cheap: evaluated for every row)."""
+    code: str
+    """The problem code(s), built only for rows where a check fires."""
+    original: str
+    """The field's original value, kept with the flag."""
 
 
 @dataclass(frozen=True)
@@ -210,22 +222,31 @@ class CallSql:
         return (f"SELECT location__raw, {general} AS _location FROM "
                 f"(SELECT location__raw, {cleaned} AS _clean FROM {keys})")
 
-    def prepass_sql(self, source: str, touch: str) -> str:
-        """One scan: repeated ids, and the distinct keys of every lookup (grouping sets)."""
-        sets = ["(_rid)"]
+    def prepass_sql(self, source: str, touch: str, stored: str | None = None) -> str:
+        """One scan: ids that may repeat, and the distinct keys of every lookup (grouping sets).
+
+        Ids are grouped by their 64-bit hash (``_rh``), cheaper than by text at ten million
+        rows; a hash kept because it repeats, or because it is in ``stored`` (a relation of
+        hashes of ids already stored), sends its rows to the resolve step, which compares ids
+        as text: a collision costs a comparison, never a wrong answer.
+        """
+        sets = ["(_rh)"]
         keys = self.code_keys()
         if keys:
             sets.append("(" + ", ".join(keys) + ")")
         if self.has_location():
             sets.append("(location__raw)")
-        selected = ["_rid", *keys, *(["location__raw"] if self.has_location() else [])]
-        kind = ("CASE WHEN GROUPING(_rid) = 0 THEN 'rid' "
+        selected = ["_rh", *keys, *(["location__raw"] if self.has_location() else [])]
+        kind = ("CASE WHEN GROUPING(_rh) = 0 THEN 'rid' "
                 + ("WHEN GROUPING(location__raw) = 0 THEN 'location' " if self.has_location()
                    else "") + "ELSE 'code' END")
+        known = f" OR _rh IN (SELECT h FROM {stored})" if stored else ""
         return (
             f"WITH t AS ({self.stage_trim(source)}), v AS ({self.stage_values()}) "
-            f"SELECT {kind} AS _kind, {', '.join(selected)}, count(*) AS _n FROM v "
-            f"WHERE _fault IS NULL AND {touch} GROUP BY GROUPING SETS ({', '.join(sets)})"
+            f"SELECT {kind} AS _kind, {', '.join(selected)} FROM "
+            f"(SELECT *, hash(_rid) AS _rh FROM v WHERE _fault IS NULL AND _rid IS NOT NULL "
+            f"AND {touch}) GROUP BY GROUPING SETS ({', '.join(sets)}) "
+            f"HAVING GROUPING(_rh) = 1 OR count(*) > 1{known}"
         )
 
     def stage_join(self, code_dim: str | None, location_dim: str | None) -> str:
@@ -264,7 +285,7 @@ class CallSql:
                          f"THEN {parsed} END AS {name}__valid")
             cols.append(f"({ok} IS NULL AND p.{parsed} IS NOT NULL) AS {name}__impossible")
             if set(spec.formats) & ABSOLUTE_FORMATS:
-                utc = f"CAST({ok} AS TIMESTAMPTZ)"
+                utc = instant_sql(ok)
                 cols.append(f"{utc} AS {name}__utc")
                 cols.append(f"timezone({lit(self.m.time_zone)}, {utc}) AS {name}__local")
                 cols.append(f"NULL::VARCHAR AS {name}__dst")
@@ -314,73 +335,79 @@ class CallSql:
 
     # -- data quality and quarantine ----------------------------------------------------------
 
-    def _problems(self) -> dict[str, tuple[str, str]]:
-        """Per checked field: (SQL of its problem code(s) or NULL, SQL of its original value)."""
-        out: dict[str, tuple[str, str]] = {}
+    def _problems(self) -> dict[str, Check]:
+        """Per checked field: when it has a problem, which code(s), and its original value."""
+        out: dict[str, Check] = {}
         checks = (*self._time_checks(), *self._coordinate_checks(), *self._map_checks(),
                   *self._placeholder_checks(), *self._length_checks())
-        for field, code, original in checks:
+        for field, check in checks:
             if field in out:  # several checks on one field: the first that fires
-                earlier_code, earlier_original = out[field]
-                out[field] = (f"coalesce({earlier_code}, {code})",
-                              f"coalesce({earlier_original}, {original})")
+                earlier = out[field]
+                out[field] = Check(f"({earlier.fires} OR {check.fires})",
+                                   f"coalesce({earlier.code}, {check.code})",
+                                   f"coalesce({earlier.original}, {check.original})")
             else:
-                out[field] = (code, original)
+                out[field] = check
         return out
 
-    def _time_checks(self) -> list[tuple[str, str, str]]:
+    def _time_checks(self) -> list[tuple[str, Check]]:
         checks = []
         for name in self.m.timestamps:
             raw = f"{name}__raw"
+            unparsed = f"({raw} IS NOT NULL AND {name}__parsed IS NULL)"
+            fires = (f"({name}__ph OR {unparsed} OR {name}__impossible "
+                     f"OR {name}__dst IS NOT NULL OR {name}__order)")
             code = (f"CASE WHEN {name}__ph THEN {lit(Problem.PLACEHOLDER)} "
-                    f"WHEN {raw} IS NOT NULL AND {name}__parsed IS NULL "
-                    f"THEN {lit(Problem.UNPARSEABLE)} "
+                    f"WHEN {unparsed} THEN {lit(Problem.UNPARSEABLE)} "
                     f"WHEN {name}__impossible THEN {lit(Problem.IMPOSSIBLE_DATE)} "
                     # a time can be both ambiguous (or skipped) and out of order
                     f"WHEN {name}__dst IS NOT NULL OR {name}__order "
                     f"THEN nullif(concat_ws(',{name}:', {name}__dst, CASE WHEN {name}__order "
                     f"THEN {lit(Problem.OUT_OF_ORDER)} END), '') END")
-            checks.append((name, code, raw))
+            checks.append((name, Check(fires, code, raw)))
         return checks
 
-    def _coordinate_checks(self) -> list[tuple[str, str, str]]:
+    def _coordinate_checks(self) -> list[tuple[str, Check]]:
         if not (self.m.column_spec("latitude") and self.m.column_spec("longitude")):
             return []
         checks = []
+        outside = ("(latitude__num IS NOT NULL AND longitude__num IS NOT NULL "
+                   "AND NOT _coords_ok)")
         for name in ("latitude", "longitude"):
             raw, num = f"{name}__raw", f"{name}__num"
-            code = (f"CASE WHEN {raw} IS NOT NULL AND {num} IS NULL "
-                    f"THEN {lit(Problem.UNPARSEABLE)} "
-                    f"WHEN latitude__num IS NOT NULL AND longitude__num IS NOT NULL "
-                    f"AND NOT _coords_ok THEN {lit(Problem.OUT_OF_BOUNDS)} END")
-            checks.append((name, code, f"coalesce(CAST(round({num}, 3) AS VARCHAR), {raw})"))
+            unparsed = f"({raw} IS NOT NULL AND {num} IS NULL)"
+            code = (f"CASE WHEN {unparsed} THEN {lit(Problem.UNPARSEABLE)} "
+                    f"WHEN {outside} THEN {lit(Problem.OUT_OF_BOUNDS)} END")
+            checks.append((name, Check(f"({unparsed} OR {outside})", code,
+                                       f"coalesce(CAST(round({num}, 3) AS VARCHAR), {raw})")))
         return checks
 
-    def _map_checks(self) -> list[tuple[str, str, str]]:
-        return [(name, f"CASE WHEN {flag} THEN {lit(Problem.UNMAPPED_VALUE)} END",
-                 self._map_source(name))
+    def _map_checks(self) -> list[tuple[str, Check]]:
+        return [(name, Check(flag, f"CASE WHEN {flag} THEN {lit(Problem.UNMAPPED_VALUE)} END",
+                             self._map_source(name)))
                 for name in _MAP_RAW if (flag := self._unmapped(name))]
 
-    def _placeholder_checks(self) -> list[tuple[str, str, str]]:
+    def _placeholder_checks(self) -> list[tuple[str, Check]]:
         checks = []
         for name in RAW_TEXT_FIELDS:
             text = self._field_text(name)
             if text and self._placeholder(name, text):
                 original = f"{name}__placeholder"
-                code = f"CASE WHEN {original} IS NOT NULL THEN {lit(Problem.PLACEHOLDER)} END"
-                checks.append((name, code, original))
+                fires = f"({original} IS NOT NULL)"
+                code = f"CASE WHEN {fires} THEN {lit(Problem.PLACEHOLDER)} END"
+                checks.append((name, Check(fires, code, original)))
         return checks
 
-    def _length_checks(self) -> list[tuple[str, str, str]]:
+    def _length_checks(self) -> list[tuple[str, Check]]:
         checks = []
         for name in (*_STORED_TEXT, "location"):
             if self.m.column_spec(name) is None:
                 continue
             value = "_location" if name == "location" else f"{name}__raw"
             limit = FIELD_BY_NAME[name].max_chars
-            code = (f"CASE WHEN strlen({value}) > {limit} AND length({value}) > {limit} "
-                    f"THEN {lit(Problem.TRUNCATED)} END")
-            checks.append((name, code, value))
+            fires = f"(strlen({value}) > {limit} AND length({value}) > {limit})"
+            code = f"CASE WHEN {fires} THEN {lit(Problem.TRUNCATED)} END"
+            checks.append((name, Check(fires, code, value)))
         return checks
 
     def _unmapped(self, name: str) -> str | None:
@@ -406,10 +433,35 @@ class CallSql:
         problems = self._problems()
         if not problems:
             return "NULL::VARCHAR"
-        parts = ", ".join(f"{lit(f + ':')} || ({code})" for f, (code, _) in problems.items())
-        # most rows have no problem: the string is only built for those that do
-        found = " IS NOT NULL OR ".join(f"({code})" for code, _ in problems.values())
-        return f"CASE WHEN {found} IS NOT NULL THEN nullif(concat_ws(',', {parts}), '') END"
+        parts = ", ".join(f"{lit(f + ':')} || ({c.code})" for f, c in problems.items())
+        # most rows have no problem: a few plain conditions find the rows that may have one,
+        # and only for those are the codes (strings) built
+        return (f"CASE WHEN coalesce({self._flag_guard()}, false) "
+                f"THEN nullif(concat_ws(',', {parts}), '') END")
+
+    def _flag_guard(self) -> str:
+        """SQL true for every row some check of :meth:`_problems` fires on (and a few more).
+
+        Each term covers a family of checks with fewer operations per row than the checks:
+        every time problem leaves a raw value without a usable time, or is a DST window;
+        every coordinate problem leaves coordinates that are not stored; no text is over its
+        limit unless the longest checked text is over the smallest limit.
+        """
+        terms = [f"({n}__raw IS NOT NULL AND {n}__ok IS NULL) OR {n}__dst IS NOT NULL"
+                 for n in self.m.timestamps]
+        if self._coordinate_checks():
+            terms.append("((latitude__raw IS NOT NULL OR longitude__raw IS NOT NULL) "
+                         "AND NOT _coords_ok)")
+        terms.extend(check.fires for _, check in self._map_checks())
+        placeholders = [c.original for _, c in self._placeholder_checks()]
+        if placeholders:
+            terms.append(f"coalesce({', '.join(placeholders)}) IS NOT NULL")
+        lengths = self._length_checks()
+        if lengths:
+            values = ", ".join(f"strlen({c.original})" for _, c in lengths)
+            limit = min(FIELD_BY_NAME[f].max_chars or 0 for f, _ in lengths)
+            terms.append(f"greatest({values}) > {limit}")
+        return " OR ".join(f"({t})" for t in terms) or "false"
 
     def _originals_sql(self) -> str:
         """SQL: for a flagged row, each checked field's original value, by field name."""
@@ -417,7 +469,7 @@ class CallSql:
         if not problems:
             return "NULL::MAP(VARCHAR, VARCHAR)"
         keys = ", ".join(lit(f) for f in problems)
-        values = ", ".join(f"CAST({o} AS VARCHAR)" for _, o in problems.values())
+        values = ", ".join(f"CAST({c.original} AS VARCHAR)" for c in problems.values())
         return f"CASE WHEN _flags IS NOT NULL THEN MAP([{keys}], [{values}]) END"
 
     def reason_sql(self) -> str:
@@ -445,30 +497,39 @@ class CallSql:
         """SQL of a row's source columns (see :meth:`_raw_columns`) as a list, untouched.
 
         Only references: the main pass builds it for the few rows not stored, and
-        :meth:`raw_map` generalises it later, over those rows alone.
+        :meth:`with_raw_map` generalises it later, over those rows alone.
         """
         return "[" + ", ".join(f"nullif(CAST({ident(c)} AS VARCHAR), '')"
                                for c in self._raw_columns()) + "]"
 
-    def raw_map(self, values: str) -> str:
-        """SQL of the map kept in the quarantine from list ``values`` (:meth:`raw_values`):
-        column name to text, the location generalised and coordinates rounded."""
+    def with_raw_map(self, relation: str, values: str = "_raw") -> str:
+        """``relation`` with ``_record``: the map kept in the quarantine from its list column
+        ``values`` (:meth:`raw_values`): column name to text, the location generalised and
+        coordinates rounded. The cleaned location is a column of its own first, so the
+        generalisation, which reads it many times, reads a column rather than recomputing it."""
         loc_spec = self.m.column_spec("location")
         loc_cols = set(loc_spec.source_columns) if loc_spec else set()
+        if self.m.location.keep_exact:
+            loc_cols = set()
         coord_cols = {c for n in ("latitude", "longitude")
                       if (s := self.m.column_spec(n)) for c in s.source_columns}
-        keys, items = [], []
+        keys, items, cleaned = [], [], []
         for i, col in enumerate(self._raw_columns(), start=1):
             value = f"{values}[{i}]"
-            if col in loc_cols and not self.m.location.keep_exact:
-                value = generalise_sql(clean_location_sql(value, self.m.location.strip))
+            if col in loc_cols:
+                cleaned.append(f"{clean_location_sql(value, self.m.location.strip)} AS _clean{i}")
+                value = generalise_sql(f"_clean{i}")
             elif col in coord_cols:
                 value = (f"coalesce(CAST(round(TRY_CAST({value} AS DOUBLE), 3) AS VARCHAR), "
                          f"{value})")
             keys.append(lit(col))
             items.append(value)
-        return (f"CASE WHEN {values} IS NOT NULL THEN "
-                f"MAP([{', '.join(keys)}], [{', '.join(items)}]) END")
+        record = (f"CASE WHEN {values} IS NOT NULL THEN "
+                  f"MAP([{', '.join(keys)}], [{', '.join(items)}]) END")
+        stage = f"(SELECT *, {', '.join(cleaned)} FROM {relation})" if cleaned else relation
+        dropped = f" EXCLUDE ({', '.join(c.rsplit(' AS ', 1)[1] for c in cleaned)})" \
+            if cleaned else ""
+        return f"(SELECT *{dropped}, {record} AS _record FROM {stage})"
 
     # -- output ----------------------------------------------------------------------------
 
@@ -535,10 +596,11 @@ class CallSql:
               location_dim: str | None = None) -> str:
         """The main query: stored columns plus ``_route``, ``_reason``, ``_raw``, ``_dq_orig``.
 
-        ``resolve_ids`` names a table of ids (column ``rid``) that repeat in this file or are
-        already stored; their rows are routed to ``resolve`` and compared after the scan.
+        ``resolve_ids`` names a table of id hashes (column ``h``, see :meth:`prepass_sql`) that
+        repeat in this file or are already stored; their rows are routed to ``resolve`` and
+        compared after the scan.
         """
-        resolve = f"_rid IN (SELECT rid FROM {resolve_ids})" if resolve_ids else "false"
+        resolve = f"hash(_rid) IN (SELECT h FROM {resolve_ids})" if resolve_ids else "false"
         coords = (self._coordinates_valid() if self.m.column_spec("latitude")
                   and self.m.column_spec("longitude") else "false")
         stored = ", ".join(f"{expr} AS {name}" for name, expr in self.output_columns().items())
@@ -578,7 +640,9 @@ def parse_sql(spec: TimeSpec, raw: str) -> str:
     """SQL parsing a raw timestamp string with the spec's formats into a naive TIMESTAMP."""
     strp = [f for f in spec.formats if f not in SPECIAL_FORMATS]
     parts = []
-    if strp:
+    if len(strp) == 1:  # one format: the scalar form, cheaper than the list form
+        parts.append(f"try_strptime({raw}, {lit(strp[0])})")
+    elif strp:
         formats = "[" + ", ".join(lit(f) for f in strp) + "]"
         parts.append(f"try_strptime({raw}, {formats})")
     for fmt in spec.formats:
