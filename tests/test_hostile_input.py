@@ -355,3 +355,13 @@ def test_placeholders_in_text_fields(tmp_path: Path, store: AnalyticStore,
         [(None, ["location:placeholder"])]
     assert one(store, "SELECT original FROM call_quality WHERE field = 'location'") == "UNKNOWN"
     assert one(store, "SELECT detail FROM quarantine") == "initial_call_type:placeholder"
+
+
+def test_an_unguarded_conversion_is_a_clear_error_without_the_value() -> None:
+    import duckdb
+
+    from cswb.ingest.pipeline import _run
+
+    with pytest.raises(SourceFileError, match="could not be converted") as caught:
+        _run(duckdb.connect(), "SELECT CAST('(312) 555-0142' AS INTEGER)")
+    assert "555" not in str(caught.value)

@@ -7,11 +7,12 @@ the file. Built-in mappings live in ``cswb/ingest/mappings/<name>.yaml`` and are
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -46,6 +47,26 @@ _PRECISION_BY_DIRECTIVE = (
     (("%M", "%R"), Precision.MINUTE),
     (("%H", "%I"), Precision.HOUR),
 )
+
+
+def re2_problem(pattern: str) -> str | None:
+    """Why RE2, the engine the ingest's SQL runs patterns with, refuses ``pattern`` (None if
+    it compiles). RE2 has no look-around and no back-references: a pattern Python accepts may
+    still be refused here, and must be caught when the mapping is loaded, not mid-ingest."""
+    try:
+        pc.match_substring_regex(pa.array([""], pa.string()), pattern=pattern)
+    except pa.ArrowInvalid as exc:
+        return str(exc).removeprefix("Invalid regular expression: ")
+    return None
+
+
+def _re2(pattern: str, prefix: str = "") -> str:
+    """``pattern`` if RE2 compiles it (as run: after ``prefix``), else a ValueError."""
+    problem = re2_problem(prefix + pattern)
+    if problem:
+        raise ValueError(f"invalid regular expression {pattern!r} (RE2 syntax: no look-around "
+                         f"or back-references): {problem}")
+    return pattern
 
 
 class _Model(BaseModel):
@@ -123,11 +144,7 @@ class PatternRule(_Model):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+        return _re2(value, "(?i)")
 
 
 class ValueMap(_Model):
@@ -150,6 +167,11 @@ class Placeholders(_Model):
     values: list[str] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list)
 
+    @field_validator("patterns")
+    @classmethod
+    def _compile(cls, value: list[str]) -> list[str]:
+        return [_re2(p) for p in value]
+
 
 class LocationSpec(_Model):
     """How to generalise the published location (DATA_POLICY.md)."""
@@ -160,6 +182,11 @@ class LocationSpec(_Model):
     keep_exact: bool = Field(
         False, description="keep exact addresses (only when a deployment says so explicitly)"
     )
+
+    @field_validator("strip")
+    @classmethod
+    def _compile(cls, value: list[str]) -> list[str]:
+        return [_re2(p, "(?i)") for p in value]
 
 
 class Bounds(_Model):
@@ -247,7 +274,10 @@ class Mapping(_Model):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        zone(value)
+        try:
+            zone(value)
+        except MappingError as exc:  # reported with the mapping's other problems
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("timestamps")

@@ -650,4 +650,11 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         if isinstance(exc, duckdb.InvalidInputException):
             raise SourceFileError(
                 f"the file cannot be read: {str(exc).splitlines()[0]}") from None
+        if isinstance(exc, duckdb.ConversionException | duckdb.OutOfRangeException):
+            # the mapping's SQL guards every conversion, so this is a gap in those guards; the
+            # engine's message may quote the value, which may identify someone: not repeated
+            raise SourceFileError(
+                f"a value in the file could not be converted ({type(exc).__name__}); nothing "
+                "was stored. Please report this with the mapping: cswb should have flagged "
+                "the value instead") from None
         raise

@@ -650,16 +650,28 @@ def parse_sql(spec: TimeSpec, raw: str) -> str:
             parts.append(f"TRY_CAST({raw} AS TIMESTAMP)")
         elif fmt == "iso_offset":
             parts.append(f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP)")
-        elif fmt == "epoch_ms":
-            parts.append(f"CAST(make_timestamp(CAST(TRY_CAST({raw} AS DOUBLE) * 1000 AS BIGINT)) "
-                         "AS TIMESTAMP)")
-        elif fmt == "epoch_s":
-            parts.append(f"CAST(make_timestamp(CAST(TRY_CAST({raw} AS DOUBLE) * 1000000 AS BIGINT))"
-                         " AS TIMESTAMP)")
-        elif fmt == "excel":
-            parts.append(f"TIMESTAMP '1899-12-30' + to_microseconds(CAST(round(TRY_CAST({raw} AS "
-                         "DOUBLE) * 86400000000) AS BIGINT))")
+        elif fmt in _NUMERIC_FORMATS:
+            parts.append(_numeric_time_sql(fmt, raw))
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+_NUMERIC_FORMATS = {
+    # format: (microseconds per unit, the largest magnitude read: about year 5000 either way)
+    "epoch_ms": (1_000, 1e14),
+    "epoch_s": (1_000_000, 1e11),
+    "excel": (86_400_000_000, 1e6),
+}
+
+
+def _numeric_time_sql(fmt: str, raw: str) -> str:
+    """SQL of a number read as a time; NULL for a value that is no number or too large to be
+    a time (``inf``, ``1e300``), never an overflow error."""
+    unit, largest = _NUMERIC_FORMATS[fmt]
+    number = f"TRY_CAST({raw} AS DOUBLE)"
+    micros = f"CAST(round({number} * {unit}) AS BIGINT)"
+    value = (f"TIMESTAMP '1899-12-30' + to_microseconds({micros})" if fmt == "excel"
+             else f"CAST(make_timestamp({micros}) AS TIMESTAMP)")
+    return f"CASE WHEN abs({number}) < {largest:.0e} THEN {value} END"
 
 
 def _check_formats(name: str, spec: TimeSpec) -> None:
