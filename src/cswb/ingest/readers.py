@@ -262,41 +262,47 @@ class CsvLanding:
         and e-mail addresses anywhere are scrubbed. Each step is its own projection, so no
         expression is repeated inside another.
         """
-        quote, delim = self.spec.quote, self.dialect.delimiter
         count = len(self.columns) + len(self._extra)
-        field = [f"_fields[{i + 1}]" for i in range(count)]
-        located = [i for i in range(count)
-                   if _window_sql(i, self._positions(self.locations), "_shift")]
-        cleaned = ", ".join(f"{clean_location_sql(field[i], [])} AS _clean{i}" for i in located)
-        values = []
-        for i in range(count):
-            near = _window_sql(i, self._positions(self.locations), "_shift")
-            value = field[i]
-            if near:
-                value = (f"CASE WHEN {near} AND regexp_matches({field[i]}, {_lit(_HOUSE)}) "
-                         f"THEN {generalise_sql(f'_clean{i}')} ELSE {field[i]} END")
-            values.append(f"{value} AS _value{i}")
-        quoted = []
-        for i in range(count):
-            v = f"_value{i}"
-            value = (f"CASE WHEN contains({v}, {_lit(delim)}) OR contains({v}, {_lit(quote)}) "
-                     f"OR contains({v}, chr(10)) OR contains({v}, chr(13)) "
-                     f"THEN {_lit(quote)} || replace({v}, {_lit(quote)}, {_lit(quote * 2)}) "
-                     f"|| {_lit(quote)} ELSE {v} END")
-            near_identifying = _window_sql(i, self._positions(self.identifying), "_shift")
-            if near_identifying:
-                value = (f"CASE WHEN {field[i]} IS NOT NULL AND {near_identifying} "
-                         f"THEN '[withheld]' ELSE {value} END")
-            quoted.append(value)
-        joined = f"concat_ws({_lit(delim)}, {', '.join(quoted)})"
+        located = [i for i in range(count) if self._near(i, self.locations)]
+        cleaned = "".join(f", {clean_location_sql(f'_fields[{i + 1}]', [])} AS _clean{i}"
+                          for i in located)
+        values = ", ".join(f"{self._value_sql(i)} AS _value{i}" for i in range(count))
+        joined = (f"concat_ws({_lit(self.dialect.delimiter)}, "
+                  f"{', '.join(self._quoted_sql(i) for i in range(count))})")
         temp = ", ".join(["_shift", *(f"_clean{i}" for i in located),
                           *(f"_value{i}" for i in range(count))])
         shifted = (f"(SELECT *, len(list_filter(_fields, lambda x: x IS NOT NULL)) "
                    f"- {len(self.columns)} AS _shift FROM {relation})")
-        stage = f"(SELECT *{', ' + cleaned if cleaned else ''} FROM {shifted})"
-        stage = f"(SELECT *, {', '.join(values)} FROM {stage})"
+        stage = f"(SELECT *, {values} FROM (SELECT *{cleaned} FROM {shifted}))"
         return (f"(SELECT * EXCLUDE ({temp}), CASE WHEN _fields IS NOT NULL "
                 f"THEN {_scrub_sql(joined)} END AS _raw_text FROM {stage})")
+
+    def _near(self, position: int, columns: list[str]) -> str | None:
+        """SQL: whether field ``position`` of a row shifted by ``_shift`` may hold one of
+        ``columns``' values (None when it never can)."""
+        return _window_sql(position, self._positions(columns), "_shift")
+
+    def _value_sql(self, i: int) -> str:
+        """Field ``i`` of a faulty row, a house number near the location generalised."""
+        field, near = f"_fields[{i + 1}]", self._near(i, self.locations)
+        if not near:
+            return field
+        return (f"CASE WHEN {near} AND regexp_matches({field}, {_lit(_HOUSE)}) "
+                f"THEN {generalise_sql(f'_clean{i}')} ELSE {field} END")
+
+    def _quoted_sql(self, i: int) -> str:
+        """Field ``i`` (its ``_value``) quoted where needed, or withheld when an identifying
+        column's value may have moved into it."""
+        quote, delim, v = self.spec.quote, self.dialect.delimiter, f"_value{i}"
+        value = (f"CASE WHEN contains({v}, {_lit(delim)}) OR contains({v}, {_lit(quote)}) "
+                 f"OR contains({v}, chr(10)) OR contains({v}, chr(13)) "
+                 f"THEN {_lit(quote)} || replace({v}, {_lit(quote)}, {_lit(quote * 2)}) "
+                 f"|| {_lit(quote)} ELSE {v} END")
+        near = self._near(i, self.identifying)
+        if near:
+            value = (f"CASE WHEN _fields[{i + 1}] IS NOT NULL AND {near} "
+                     f"THEN '[withheld]' ELSE {value} END")
+        return value
 
     def _positions(self, columns: list[str]) -> list[int]:
         return [self.columns.index(c) for c in columns if c in self.columns]

@@ -513,11 +513,11 @@ class CallSql:
             loc_cols = set()
         coord_cols = {c for n in ("latitude", "longitude")
                       if (s := self.m.column_spec(n)) for c in s.source_columns}
-        keys, items, cleaned = [], [], []
+        keys, items, cleaned = [], [], {}
         for i, col in enumerate(self._raw_columns(), start=1):
             value = f"{values}[{i}]"
             if col in loc_cols:
-                cleaned.append(f"{clean_location_sql(value, self.m.location.strip)} AS _clean{i}")
+                cleaned[f"_clean{i}"] = clean_location_sql(value, self.m.location.strip)
                 value = generalise_sql(f"_clean{i}")
             elif col in coord_cols:
                 value = (f"coalesce(CAST(round(TRY_CAST({value} AS DOUBLE), 3) AS VARCHAR), "
@@ -526,10 +526,11 @@ class CallSql:
             items.append(value)
         record = (f"CASE WHEN {values} IS NOT NULL THEN "
                   f"MAP([{', '.join(keys)}], [{', '.join(items)}]) END")
-        stage = f"(SELECT *, {', '.join(cleaned)} FROM {relation})" if cleaned else relation
-        dropped = f" EXCLUDE ({', '.join(c.rsplit(' AS ', 1)[1] for c in cleaned)})" \
-            if cleaned else ""
-        return f"(SELECT *{dropped}, {record} AS _record FROM {stage})"
+        if not cleaned:
+            return f"(SELECT *, {record} AS _record FROM {relation})"
+        stage = ", ".join(f"{expr} AS {name}" for name, expr in cleaned.items())
+        dropped = f" EXCLUDE ({', '.join(cleaned)})"
+        return f"(SELECT *{dropped}, {record} AS _record FROM (SELECT *, {stage} FROM {relation}))"
 
     # -- output ----------------------------------------------------------------------------
 
