@@ -57,13 +57,19 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def platform_settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    """Test settings with a real keyring, on the parametrised backend."""
+    """Test settings with a real keyring, on the parametrised backend.
+
+    On PostgreSQL the linkage zone shares the operational store's database (each schema keeps
+    its own migration version table); on SQLite it is its default file under data_dir.
+    """
     if backend == "postgresql":
         url = request.getfixturevalue("postgres_url")
+        linkage = {"linkage_url": url}
     else:
         url = f"sqlite:///{(tmp_path / 'operational.db').as_posix()}"
+        linkage = {}
     return load_settings(environment="test", data_dir=tmp_path / "var", operational_url=url,
-                         **fresh_keys())
+                         **linkage, **fresh_keys())
 
 
 @pytest.fixture

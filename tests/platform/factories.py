@@ -77,6 +77,7 @@ def cli_env(settings: Any) -> dict[str, str]:
     return {"CSWB_ENVIRONMENT": settings.environment,
             "CSWB_DATA_DIR": str(settings.data_dir),
             "CSWB_OPERATIONAL_URL": settings.resolved_operational_url,
+            "CSWB_LINKAGE_URL": settings.resolved_linkage_url,
             "CSWB_FIELD_KEYS": json.dumps({k: v.get_secret_value()
                                            for k, v in settings.field_keys.items()}),
             "CSWB_SEARCH_KEY": settings.search_key.get_secret_value(),

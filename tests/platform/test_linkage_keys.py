@@ -1,23 +1,36 @@
-"""The linkage zone's values under key rotation (field key and search key) and retention.
+"""The linkage zone's values under key rotation (field key and search key) and retention,
+and its schema migrations.
 
-The linkage store is SQLite under the test's data_dir; the operational store, which holds the
-audit entries, runs on SQLite and PostgreSQL."""
+Every test runs on SQLite (the linkage store's default file under data_dir) and on PostgreSQL
+(the linkage schema beside the operational store's, in one database)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from cswb.cli.main import app
 from cswb.errors import PermissionDeniedError
 from cswb.linkage.keys import key_usage, rehash_values
-from cswb.linkage.store import LinkageStore, linkage_values, open_linkage_store
+from cswb.linkage.store import (
+    HEAD_REVISION,
+    VERSION_TABLE,
+    LinkageStore,
+    linkage_values,
+    metadata,
+    open_linkage_store,
+    own_table,
+)
 from cswb.linkage.values import context, value_hash, value_hashes
 from cswb.security.crypto import Keyring, generate_key
 from cswb.security.keys import rehash_linkage, rotate_linkage
@@ -60,8 +73,11 @@ def _open_all(linkage: LinkageStore, ring: Keyring, held: dict[str, str]) -> Non
 
 
 @pytest.fixture
-def linkage(platform_settings: Settings) -> LinkageStore:
+def linkage(platform_settings: Settings, backend: str) -> LinkageStore:
     store = open_linkage_store(platform_settings)
+    if backend == "postgresql":  # the session's database is shared by the tests
+        with store.engine.begin() as connection:
+            connection.execute(text("TRUNCATE linkage_values RESTART IDENTITY"))
     yield store
     store.dispose()
 
@@ -159,6 +175,95 @@ def test_a_store_made_before_search_key_ids_gets_the_column(tmp_path) -> None:
     store = open_linkage_store(load_settings(data_dir=tmp_path))
     try:
         assert key_usage(store) == ({"k1": 1}, {"s0": 1})
+        assert store.revision() == HEAD_REVISION  # stamped as the first revision, upgraded
+        assert "ix_linkage_linked_at" in {i["name"] for i in
+                                          inspect(store.engine).get_indexes("linkage_values")}
+    finally:
+        store.dispose()
+
+
+def test_a_store_made_by_create_all_with_key_ids_is_adopted_as_is(tmp_path) -> None:
+    """The release before migrations created the current table: it is only stamped."""
+    path = tmp_path / "linkage" / "linkage.db"
+    path.parent.mkdir()
+    engine = create_engine(f"sqlite:///{path}")
+    linkage_values.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(linkage_values.insert().values(
+            source="cad", source_record_id="R1", column_name="Caller Phone", kind="phone",
+            value_hash="h", value_sealed="v1:k1:x", key_id="k1", batch_id="b1",
+            hash_key_id="s1", state="committed", linked_at=utcnow()))
+    engine.dispose()
+    store = open_linkage_store(load_settings(data_dir=tmp_path))
+    try:
+        assert store.revision() == HEAD_REVISION
+        assert key_usage(store) == ({"k1": 1}, {"s1": 1})
+    finally:
+        store.dispose()
+
+
+def test_a_new_store_is_migrated_to_head_beside_the_operational_schema(
+        linkage: LinkageStore, platform_settings: Settings, backend: str) -> None:
+    assert linkage.revision() == HEAD_REVISION
+    with linkage.engine.connect() as connection:  # the migrations build what the code reads
+        diff = compare_metadata(MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": own_table}), metadata)
+    assert diff == [], f"the table differs from the migrations: {diff}"
+    tables = set(inspect(linkage.engine).get_table_names())
+    assert {"linkage_values", VERSION_TABLE} <= tables
+    if backend == "postgresql":  # one database, two schemas, two version tables
+        assert {"alembic_version", "cases"} <= tables
+        with linkage.engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")
+                                      ).scalar_one() != HEAD_REVISION
+    again = open_linkage_store(platform_settings)  # opening again changes nothing
+    try:
+        assert again.revision() == HEAD_REVISION
+    finally:
+        again.dispose()
+
+
+@pytest.fixture
+def new_store_settings(backend: str, tmp_path, request: pytest.FixtureRequest) -> Settings:
+    """Settings naming a linkage store nobody has opened: a SQLite file, or a database of its
+    own on the PostgreSQL server (dropped afterwards)."""
+    if backend == "sqlite":
+        return load_settings(data_dir=tmp_path)
+    shared = make_url(request.getfixturevalue("postgres_url"))
+    admin = create_engine(shared.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"{shared.database}_linkage_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    url = shared.set(database=name).render_as_string(hide_password=False)
+    return load_settings(data_dir=tmp_path, linkage_url=url)
+
+
+def test_openers_racing_on_a_new_store_all_succeed(new_store_settings: Settings) -> None:
+    settings = new_store_settings
+    errors: list[BaseException] = []
+
+    def opener() -> None:
+        try:
+            open_linkage_store(settings).dispose()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = open_linkage_store(settings)
+    try:
+        assert store.revision() == HEAD_REVISION
     finally:
         store.dispose()
 

@@ -16,7 +16,9 @@ only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import fcntl
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +54,12 @@ from cswb.settings import Settings
 log = get_logger("linkage")
 
 PENDING, COMMITTED = "pending", "committed"
+MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "linkage_alembic_version"
+"""Alembic's version table for this schema: apart from the operational store's, so both
+schemas can live in one PostgreSQL database."""
+HEAD_REVISION = "l002"
+_PG_MIGRATION_LOCK = 0x6C696E6B  # 'link': the advisory lock openers migrate under
 WRITTEN = ("source", "source_record_id", "column_name", "kind", "value_hash", "value_sealed",
            "key_id", "batch_id", "hash_key_id")
 """The columns a writer gives, in this order (state and time are added)."""
@@ -78,11 +86,6 @@ linkage_values = Table(
     Index("ix_linkage_batch", "batch_id", "state"),
     Index("ix_linkage_linked_at", "linked_at"),
 )
-
-ADDED_COLUMNS = {"hash_key_id": f"VARCHAR(40) NOT NULL DEFAULT '{DEFAULT_SEARCH_KEY_ID}'"}
-"""Columns added since the table was first created, with their DDL; a store created before
-gets them when opened (rows hashed then were hashed with search_key, id s0)."""
-
 
 @dataclass(frozen=True)
 class LinkedRecord:
@@ -117,8 +120,7 @@ class LinkageStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         try:
-            metadata.create_all(engine)
-            self._add_missing_columns()
+            self._migrate()
         except SQLAlchemyError as exc:
             raise LinkageError(f"the linkage store at {self.safe_url} cannot be opened: "
                                f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
@@ -131,15 +133,50 @@ class LinkageStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    def _add_missing_columns(self) -> None:
-        present = {c["name"] for c in inspect(self.engine).get_columns("linkage_values")}
-        for name, ddl in ADDED_COLUMNS.items():
-            if name not in present:
-                with self._begin() as con:
-                    con.exec_driver_sql(f"ALTER TABLE linkage_values ADD COLUMN {name} {ddl}")
-        with self._begin() as con:
-            con.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_linkage_linked_at "
-                                "ON linkage_values (linked_at)")
+    def revision(self) -> str | None:
+        """The schema's migration revision (None before the first)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(
+                connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+    def _migrate(self) -> None:
+        """Bring the schema to :data:`HEAD_REVISION` with the Alembic migrations in
+        ``cswb/linkage/migrations``, one opener at a time. A store made before migrations
+        (by ``create_all``) is first stamped with the revision its columns show."""
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
+        with self._migration_lock(), self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            current = MigrationContext.configure(
+                connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
+            if current == HEAD_REVISION:
+                return
+            config = _alembic_config(connection)
+            if current is None and inspect(connection).has_table("linkage_values"):
+                columns = {c["name"] for c in inspect(connection).get_columns("linkage_values")}
+                command.stamp(config, "l002" if "hash_key_id" in columns else "l001")
+            command.upgrade(config, "head")
+            log.info("linkage store %s migrated from %s to %s", self.safe_url,
+                     current or "(new)", HEAD_REVISION)
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """An exclusive lock beside a SQLite file while its schema is checked (PostgreSQL
+        takes an advisory lock in the migrating transaction instead)."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -- writing (the ingest) ------------------------------------------------------------------
 
@@ -285,6 +322,22 @@ class LinkageStore:
 
     def _begin(self) -> Any:
         return self.engine.begin()
+
+
+def own_table(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's ``include_name`` filter: only the linkage schema's tables (a database may
+    hold the operational store's too)."""
+    return type_ != "table" or name in metadata.tables
+
+
+def _alembic_config(connection: Any) -> Any:
+    """Alembic's configuration for the linkage migrations, on ``connection``."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
 
 
 def open_linkage_store(settings: Settings) -> LinkageStore:

@@ -82,6 +82,17 @@ class OperationalStore:
         self.engine.dispose()
 
 
+def own_table(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's ``include_name`` filter: only the operational store's own tables, so that a
+    database it shares with the linkage zone's schema is never read as drift (nor would a
+    generated migration drop the other schema's tables)."""
+    if type_ != "table":
+        return True
+    from cswb.storage.operational.models import Base
+
+    return name in Base.metadata.tables
+
+
 def alembic_config() -> Any:
     """Alembic's configuration pointing at cswb's migrations (no alembic.ini needed)."""
     from alembic.config import Config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from cswb.storage.operational.engine import own_table
 from cswb.storage.operational.models import Base
 
 connection = context.config.attributes.get("connection")
@@ -11,6 +12,7 @@ if connection is None:  # pragma: no cover - cswb always passes its connection
     raise RuntimeError("run migrations through cswb (`cswb db upgrade`), not the alembic command")
 
 context.configure(connection=connection, target_metadata=Base.metadata,
+                  include_name=own_table,
                   render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
 with context.begin_transaction():
     context.run_migrations()
