@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from cswb.api import create_app
 from cswb.web.dashboard import PAGES, dashboard_engine
-from cswb.web.panel import SUPPRESSED
+from cswb.web.panel import SUPPRESSED, Column, Panel, display
 from cswb.web.suppression import suppress_grid, suppress_one_way
 from tests.dashboard_fixtures import LoadedCity, classified_engine, load_city
 from tests.helpers import one
@@ -283,3 +283,15 @@ def test_the_served_dashboard_uses_roll_ups_and_the_tier_filter_still_restricts(
                                          "'behavioral_health' OR list_has_any(flags, "
                                          "['mental_health', 'suicide', 'substance_use', "
                                          "'welfare', 'homelessness'])")
+
+
+def test_text_cells_from_an_export_cannot_run_as_spreadsheet_formulas() -> None:
+    text, count = Column("call_type", "Call type", "text"), Column("calls", "Calls")
+    rows = [("=HYPERLINK(\"http://x\",\"y\")", 12), ("--CRISIS COMPLAINT - GENERAL", 7),
+            ("@SUM(A1)", 5), ("+1", 3), ("THEFT", 40)]
+    panel = Panel("t", "T", "", (text, count), rows)
+    written = [r[0] for r in csv.reader(io.StringIO(panel.csv_text()))][1:]
+    assert written == ["'=HYPERLINK(\"http://x\",\"y\")", "'--CRISIS COMPLAINT - GENERAL",
+                       "'@SUM(A1)", "'+1", "THEFT"]
+    # the page shows the text itself (escaped by the template), without the apostrophe
+    assert [display(text, r[0]) for r in rows] == [r[0] for r in rows]

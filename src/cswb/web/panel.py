@@ -66,12 +66,25 @@ class Panel:
         return out.getvalue()
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters a spreadsheet reads as the start of a formula (OWASP, CSV injection)."""
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` as a spreadsheet shows it: a leading apostrophe on text a spreadsheet would
+    otherwise evaluate. Text cells come from agencies' exports (a call type, an area, a
+    location) and may hold anything, including ``=HYPERLINK(...)``; Seattle's call types
+    start with ``--``, which a spreadsheet shows as an error unless quoted so."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def plain(column: Column, value: Any) -> str:
-    """A cell as the CSV writes it: no separators, shares in percent with one decimal."""
+    """A cell as the CSV writes it: no separators, shares in percent with one decimal, text
+    safe to open in a spreadsheet."""
     if value is None:
         return ""
     if value == SUPPRESSED or column.kind == "text":
-        return str(value)
+        return spreadsheet_safe(str(value))
     if column.kind == "count":
         return str(int(value))
     if column.kind == "share":
@@ -83,10 +96,12 @@ def plain(column: Column, value: Any) -> str:
 
 def display(column: Column, value: Any) -> str:
     """A cell as the table view shows it: thousands separators, ``%`` after a share."""
-    text = plain(column, value)
     if value is None:
         return "-"
-    if value == SUPPRESSED or column.kind in ("text", "ratio"):
+    if column.kind == "text":
+        return str(value)  # escaped by the page; the apostrophe is only for spreadsheets
+    text = plain(column, value)
+    if value == SUPPRESSED or column.kind == "ratio":
         return text
     if column.kind == "count":
         return f"{int(value):,}"
