@@ -63,6 +63,10 @@ def test_calltypes_with_only_a_call_type_column(tmp_path: Path) -> None:
     (b"call_type\n\xff\xfeBAD\n", "is not UTF-8"),
     (b"", "is empty"),
     (b"call_type\n", "no rows"),
+    (b'call_type\nA\n"unclosed\nB\n', "record starting at line 3 is malformed CSV"),
+    (b'call_type\nA\n"ok"x\n', "record starting at line 3 is malformed CSV"),
+    (b"call_type,count\nA,1,lost\n", "line 2: 3 fields where the header has 2"),
+    (b"\xff\xfeB\x00\xd8", "is not UTF-16"),
 ])
 def test_calltypes_bad_input_is_a_clear_error(tmp_path: Path, content: bytes,
                                               message: str) -> None:
@@ -70,6 +74,13 @@ def test_calltypes_bad_input_is_a_clear_error(tmp_path: Path, content: bytes,
     source.write_bytes(content)
     with pytest.raises(SourceFileError, match=message):
         classify_calltypes_file(rules_only(), source, tmp_path / "out.csv")
+
+
+def test_calltypes_reads_utf16_as_spreadsheets_save_it(tmp_path: Path) -> None:
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("call_type,count\nBURGLAR ALARM,3\n", encoding="utf-16")
+    assert classify_calltypes_file(rules_only(), source, out) == 1
+    assert out.read_text(encoding="utf-8").splitlines()[1].startswith("BURGLAR ALARM,3,alarm,")
 
 
 def test_calltypes_error_from_the_command_has_no_traceback(tmp_path: Path) -> None:

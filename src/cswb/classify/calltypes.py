@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 
 from cswb.classify.classifier import Classifier
-from cswb.classify.labels import read_text_file
+from cswb.classify.labels import read_csv_records
 from cswb.errors import SourceFileError
 from cswb.files import atomic_write
 
@@ -22,15 +22,14 @@ OUTPUT_COLUMNS = ("category", "flags", "confidence", "decided_by", "reason")
 
 def classify_calltypes_file(classifier: Classifier, source: Path, output: Path) -> int:
     """Classify every row of ``source`` into ``output``; return the number of rows."""
-    reader = csv.DictReader(io.StringIO(read_text_file(source), newline=""))
-    header = list(reader.fieldnames or [])
+    header, records = read_csv_records(source)
     if "call_type" not in header:
         raise SourceFileError(f"{source}: no 'call_type' column (found: "
                               f"{', '.join(header) or 'nothing'})")
     clash = [c for c in OUTPUT_COLUMNS if c in header]
     if clash:
         raise SourceFileError(f"{source}: input already has output column(s) {', '.join(clash)}")
-    rows = list(reader)
+    rows = [row for _, row in records]
     if not rows:
         raise SourceFileError(f"{source} has a header but no rows")
     table = classifier.classify_types([r.get("call_type") or None for r in rows],
