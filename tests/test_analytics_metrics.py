@@ -197,10 +197,15 @@ def test_populations_file_is_checked(tmp_path: Path) -> None:
     assert load_populations(good) == {"North": 2000}
     for name, text, problem in [("cols.csv", "hood,people\nA,1\n", "needs columns"),
                                 ("num.csv", "name,population\nA,many\n", "line 2"),
-                                ("neg.csv", "name,population\nA,0\n", "positive")]:
+                                ("neg.csv", "name,population\nA,0\n", "positive"),
+                                ("short.csv", "name,population\nA\n", "line 2"),
+                                ("twice.csv", "area,population\nA,1\nA,2\n", "twice"),
+                                ("quote.csv", 'area,population\n"A,1\n', "malformed"),
+                                ("latin1.csv", "area,population\nMont\xe9al,1\n",
+                                 "not UTF-8")]:
         path = tmp_path / name
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="latin-1" if name == "latin1.csv" else "utf-8")
         with pytest.raises(AnalyticsError, match=problem):
             load_populations(path)
-    with pytest.raises(AnalyticsError, match="cannot be read"):
+    with pytest.raises(AnalyticsError, match=r"cannot read .*absent\.csv: No such file"):
         load_populations(tmp_path / "absent.csv")

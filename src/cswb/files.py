@@ -1,9 +1,15 @@
-"""Durable file writes shared by the store and the portal downloads."""
+"""Durable file writes shared by the store and the portal downloads, and the reading of the
+small text and CSV files analysts hand to commands (labels, call types, populations)."""
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import os
 from pathlib import Path
+
+from cswb.errors import SourceFileError
 
 
 def fsync_file(path: Path) -> None:
@@ -30,3 +36,49 @@ def atomic_write(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def read_text_file(path: Path) -> str:
+    """A text file's contents, UTF-8 (byte-order mark tolerated) or UTF-16 with its byte-order
+    mark (as spreadsheets save "Unicode text"), or a clear error."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    try:
+        text = data.decode("utf-16" if utf16 else "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceFileError(f"{path} is not {'UTF-16' if utf16 else 'UTF-8'} text (bad byte "
+                              f"at position {exc.start}); save it as UTF-8") from None
+    if not text.strip():
+        raise SourceFileError(f"{path} is empty")
+    return text
+
+
+def read_csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str | None]]]]:
+    """The header and the (line, row) records of a small CSV file (see :func:`read_text_file`).
+
+    A malformed record (an unclosed quote, a stray quote in a field) or one with more fields
+    than the header (its extra values would be lost) is a clear error naming its line; a
+    record with fewer fields reads its missing trailing values as empty.
+    """
+    reader = csv.DictReader(io.StringIO(read_text_file(path), newline=""), strict=True,
+                            restkey=_EXTRA)
+    records = []
+    try:
+        header = list(reader.fieldnames or [])
+        for row in reader:
+            if row.get(_EXTRA):
+                raise SourceFileError(f"{path} line {reader.line_num}: "
+                                      f"{len(header) + len(row[_EXTRA])} fields where the "
+                                      f"header has {len(header)}")
+            records.append((reader.line_num, row))
+    except csv.Error as exc:  # line_num counts the lines of the records read before it
+        raise SourceFileError(f"{path}: the record starting at line {reader.line_num + 1} is "
+                              f"malformed CSV ({exc})") from None
+    return header, records
+
+
+_EXTRA = "\x00extra"
+"""Where the CSV reader puts the values of a record beyond the header's columns."""

@@ -13,9 +13,8 @@ import io
 from pathlib import Path
 
 from cswb.classify.classifier import Classifier
-from cswb.classify.labels import read_csv_records
 from cswb.errors import SourceFileError
-from cswb.files import atomic_write
+from cswb.files import atomic_write, read_csv_records
 
 OUTPUT_COLUMNS = ("category", "flags", "confidence", "decided_by", "reason")
 

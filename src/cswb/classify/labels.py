@@ -6,14 +6,12 @@ every row and raises :class:`ClassifyError` naming the file, line and problem.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 from cswb.classify.taxonomy import Taxonomy
 from cswb.errors import ClassifyError, SourceFileError
+from cswb.files import read_csv_records
 
 LABEL_COLUMNS = ("city", "call_type", "count", "category")
 OPTIONAL_COLUMNS = ("flags", "note")
@@ -31,50 +29,6 @@ class LabelledType:
     note: str = ""
 
 
-def read_text_file(path: Path) -> str:
-    """A text file's contents, UTF-8 (byte-order mark tolerated) or UTF-16 with its byte-order
-    mark (as spreadsheets save "Unicode text"), or a clear error."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-    try:
-        text = data.decode("utf-16" if utf16 else "utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SourceFileError(f"{path} is not {'UTF-16' if utf16 else 'UTF-8'} text (bad byte "
-                              f"at position {exc.start}); save it as UTF-8") from None
-    if not text.strip():
-        raise SourceFileError(f"{path} is empty")
-    return text
-
-
-def read_csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str | None]]]]:
-    """The header and the (line, row) records of a small CSV file (see :func:`read_text_file`).
-
-    A malformed record (an unclosed quote, a stray quote in a field) or one with more fields
-    than the header (its extra values would be lost) is a clear error naming its line; a
-    record with fewer fields reads its missing trailing values as empty.
-    """
-    reader = csv.DictReader(io.StringIO(read_text_file(path), newline=""), strict=True,
-                            restkey=_EXTRA)
-    records = []
-    try:
-        header = list(reader.fieldnames or [])
-        for row in reader:
-            if row.get(_EXTRA):
-                raise SourceFileError(f"{path} line {reader.line_num}: "
-                                      f"{len(header) + len(row[_EXTRA])} fields where the "
-                                      f"header has {len(header)}")
-            records.append((reader.line_num, row))
-    except csv.Error as exc:  # line_num counts the lines of the records read before it
-        raise SourceFileError(f"{path}: the record starting at line {reader.line_num + 1} is "
-                              f"malformed CSV ({exc})") from None
-    return header, records
-
-
-_EXTRA = "\x00extra"
-"""Where the CSV reader puts the values of a record beyond the header's columns."""
 
 
 def parse_flags(value: str | None, taxonomy: Taxonomy, where: str) -> tuple[str, ...]:
