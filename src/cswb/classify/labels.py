@@ -29,8 +29,6 @@ class LabelledType:
     note: str = ""
 
 
-
-
 def parse_flags(value: str | None, taxonomy: Taxonomy, where: str) -> tuple[str, ...]:
     """Flags joined by ``;`` checked against the taxonomy."""
     flags = sorted({f.strip() for f in (value or "").split(";") if f.strip()})

@@ -66,12 +66,11 @@ def ident(name: str) -> str:
 
 @dataclass(frozen=True)
 class Check:
-    """One field's data-quality check, as SQL over stage ``o``."""
+    """One field's data-quality check, as SQL over stage ``o`` (which rows it may fire on is
+    :meth:`CallSql._flag_guard`'s business)."""
 
-    fires: str
-    """A condition, true when the field has a problem (cheap: evaluated for every row)."""
     code: str
-    """The problem code(s), built only for rows where a check fires."""
+    """The problem code(s) or NULL, built only for rows the flag guard selects."""
     original: str
     """The field's original value, kept with the flag."""
 
@@ -343,8 +342,7 @@ class CallSql:
         for field, check in checks:
             if field in out:  # several checks on one field: the first that fires
                 earlier = out[field]
-                out[field] = Check(f"({earlier.fires} OR {check.fires})",
-                                   f"coalesce({earlier.code}, {check.code})",
+                out[field] = Check(f"coalesce({earlier.code}, {check.code})",
                                    f"coalesce({earlier.original}, {check.original})")
             else:
                 out[field] = check
@@ -355,8 +353,6 @@ class CallSql:
         for name in self.m.timestamps:
             raw = f"{name}__raw"
             unparsed = f"({raw} IS NOT NULL AND {name}__parsed IS NULL)"
-            fires = (f"({name}__ph OR {unparsed} OR {name}__impossible "
-                     f"OR {name}__dst IS NOT NULL OR {name}__order)")
             code = (f"CASE WHEN {name}__ph THEN {lit(Problem.PLACEHOLDER)} "
                     f"WHEN {unparsed} THEN {lit(Problem.UNPARSEABLE)} "
                     f"WHEN {name}__impossible THEN {lit(Problem.IMPOSSIBLE_DATE)} "
@@ -364,7 +360,7 @@ class CallSql:
                     f"WHEN {name}__dst IS NOT NULL OR {name}__order "
                     f"THEN nullif(concat_ws(',{name}:', {name}__dst, CASE WHEN {name}__order "
                     f"THEN {lit(Problem.OUT_OF_ORDER)} END), '') END")
-            checks.append((name, Check(fires, code, raw)))
+            checks.append((name, Check(code, raw)))
         return checks
 
     def _coordinate_checks(self) -> list[tuple[str, Check]]:
@@ -378,12 +374,12 @@ class CallSql:
             unparsed = f"({raw} IS NOT NULL AND {num} IS NULL)"
             code = (f"CASE WHEN {unparsed} THEN {lit(Problem.UNPARSEABLE)} "
                     f"WHEN {outside} THEN {lit(Problem.OUT_OF_BOUNDS)} END")
-            checks.append((name, Check(f"({unparsed} OR {outside})", code,
-                                       f"coalesce(CAST(round({num}, 3) AS VARCHAR), {raw})")))
+            checks.append((name, Check(code, f"coalesce(CAST(round({num}, 3) AS VARCHAR), "
+                                             f"{raw})")))
         return checks
 
     def _map_checks(self) -> list[tuple[str, Check]]:
-        return [(name, Check(flag, f"CASE WHEN {flag} THEN {lit(Problem.UNMAPPED_VALUE)} END",
+        return [(name, Check(f"CASE WHEN {flag} THEN {lit(Problem.UNMAPPED_VALUE)} END",
                              self._map_source(name)))
                 for name in _MAP_RAW if (flag := self._unmapped(name))]
 
@@ -393,9 +389,8 @@ class CallSql:
             text = self._field_text(name)
             if text and self._placeholder(name, text):
                 original = f"{name}__placeholder"
-                fires = f"({original} IS NOT NULL)"
-                code = f"CASE WHEN {fires} THEN {lit(Problem.PLACEHOLDER)} END"
-                checks.append((name, Check(fires, code, original)))
+                code = f"CASE WHEN {original} IS NOT NULL THEN {lit(Problem.PLACEHOLDER)} END"
+                checks.append((name, Check(code, original)))
         return checks
 
     def _length_checks(self) -> list[tuple[str, Check]]:
@@ -405,9 +400,9 @@ class CallSql:
                 continue
             value = "_location" if name == "location" else f"{name}__raw"
             limit = FIELD_BY_NAME[name].max_chars
-            fires = f"(strlen({value}) > {limit} AND length({value}) > {limit})"
-            code = f"CASE WHEN {fires} THEN {lit(Problem.TRUNCATED)} END"
-            checks.append((name, Check(fires, code, value)))
+            code = (f"CASE WHEN strlen({value}) > {limit} AND length({value}) > {limit} "
+                    f"THEN {lit(Problem.TRUNCATED)} END")
+            checks.append((name, Check(code, value)))
         return checks
 
     def _unmapped(self, name: str) -> str | None:
@@ -452,7 +447,7 @@ class CallSql:
         if self._coordinate_checks():
             terms.append("((latitude__raw IS NOT NULL OR longitude__raw IS NOT NULL) "
                          "AND NOT _coords_ok)")
-        terms.extend(check.fires for _, check in self._map_checks())
+        terms.extend(flag for name in _MAP_RAW if (flag := self._unmapped(name)))
         placeholders = [c.original for _, c in self._placeholder_checks()]
         if placeholders:
             terms.append(f"coalesce({', '.join(placeholders)}) IS NOT NULL")
