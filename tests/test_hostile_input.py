@@ -365,3 +365,51 @@ def test_an_unguarded_conversion_is_a_clear_error_without_the_value() -> None:
     with pytest.raises(SourceFileError, match="could not be converted") as caught:
         _run(duckdb.connect(), "SELECT CAST('(312) 555-0142' AS INTEGER)")
     assert "555" not in str(caught.value)
+
+
+def test_no_file_in_the_store_holds_identifying_values_or_exact_addresses(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    """Every Parquet file the batch leaves in the store, read whole (not through the views):
+    rows quarantined or resolved keep only their generalised record and scrubbed text."""
+    too_many = good_row(2).replace("THEFT", "THEFT, AUTO")  # misshapen: fields as read
+    no_time = "3,,,THEFT,103 N MAIN ST,42.003,-88.003,(312) 555-0103"  # well-shaped
+    conflict = good_row(4).replace("THEFT", "BURGLARY")  # id 4 repeats with other content
+    lines = [HEADER, good_row(1), too_many, no_time, good_row(4), conflict, good_row(5)]
+    s = ingest_with(store, settings, mapping(), write(tmp_path, "\n".join(lines) + "\n"))
+    assert s.reconciles and s.reasons == {"too_many_columns": 1, "no_usable_time": 1,
+                                          "conflicting_duplicate": 1}
+    files = sorted(store.root.rglob("*.parquet"))
+    assert files
+    for path in files:
+        dump = json.dumps([list(map(str, r)) for r in rows(
+            store, f"SELECT * FROM read_parquet('{path}')")])
+        assert "555-01" not in dump, path.name
+        for house in ("102 N MAIN", "103 N MAIN", "104 N MAIN"):
+            assert house not in dump, (path.name, house)
+    assert rows(store, "SELECT source_row, record['address'] FROM quarantine "
+                       "WHERE record IS NOT NULL ORDER BY 1") == [(3, "1XX N MAIN ST"),
+                                                                  (4, "1XX N MAIN ST")]
+
+
+def test_quarantine_show_prints_markup_and_control_characters_as_text(
+        tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cswb.cli.main import app
+
+    m = tmp_path / "m.yaml"
+    m.write_text(json.dumps(mapping()), encoding="utf-8")
+    hostile = "[/bold] [link=http://evil.example]x[/link] \x1b[2J"
+    lines = [HEADER, good_row(1), f'2,,,"{hostile}",1 A ST,,,']
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    env = {"CSWB_DATA_DIR": str(tmp_path / "var"), "COLUMNS": "250"}
+    runner = CliRunner()
+    ingested = runner.invoke(app, ["ingest", str(path), "--mapping", str(m), "--quiet"], env=env)
+    assert ingested.exit_code == 0, ingested.output
+    listed = runner.invoke(app, ["quarantine", "list"], env=env)
+    cells = [[c.strip() for c in line.split("│")] for line in listed.output.splitlines()]
+    batch = next(c[1] for c in cells if len(c) > 5 and c[2] == "2")
+    shown = runner.invoke(app, ["quarantine", "show", batch, "2"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "[/bold] [link=http://evil.example]x[/link] \\x1b[2J" in shown.output
+    assert "\x1b" not in shown.output

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cswb.cli.common import console, store_of
 from cswb.errors import NotFoundError
@@ -32,13 +34,15 @@ def list_rows(
         return
     totals = Table("source", "reason", "rows", title="Quarantined rows")
     for src, why, n in counts:
-        totals.add_row(src, why, f"{n:,}")
+        totals.add_row(plain(src), plain(why), f"{n:,}")
     console.print(totals)
     rows = run(con, f"SELECT batch_id, source_row, source, reason, detail FROM quarantine {where} "
                     f"ORDER BY source, batch_id, source_row LIMIT {int(limit)}", params)
     listing = Table("batch", "row", "source", "reason", "detail")
+    listing.columns[0].no_wrap = True  # copied whole into `quarantine show`
     for batch_id, row, src, why, detail in rows:
-        listing.add_row(batch_id, str(row), src, why, (detail or "")[:80])
+        listing.add_row(plain(batch_id), str(row), plain(src), plain(why),
+                        plain((detail or "")[:80]))
     console.print(listing)
     console.print("Show one with: cswb quarantine show BATCH ROW")
 
@@ -56,13 +60,24 @@ def show(
     if not found:
         raise NotFoundError(f"no quarantined row {row} in batch {batch}")
     for source, reason, detail, record, raw_text in found:
-        table = Table("field", "value", title=f"{source} batch {batch} row {row}: {reason}")
-        table.add_row("[b]detail[/b]", detail or "")
+        table = Table("field", "value",
+                      title=plain(f"{source} batch {batch} row {row}: {reason}"))
+        table.add_row("[b]detail[/b]", plain(detail or ""))
         for key, value in (record or {}).items():
-            table.add_row(key, "" if value is None else str(value))
+            table.add_row(plain(key), plain("" if value is None else str(value)))
         if raw_text is not None:
-            table.add_row("[b]raw text[/b]", raw_text[:2000])
+            table.add_row("[b]raw text[/b]", plain(raw_text[:2000]))
         console.print(table)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(value: str) -> Text:
+    """A value from a source file, shown as it is: never read as console markup (``[red]``,
+    ``[link=...]``), control characters (an escape sequence that clears the screen) shown
+    escaped rather than sent to the terminal."""
+    return Text(_CONTROL.sub(lambda m: repr(m.group())[1:-1], value))
 
 
 def _filters(source: str | None, batch: str | None, reason: str | None

@@ -223,7 +223,7 @@ class _BatchRun:
             rejects = self._map(landing, landing.rejects(self.con))
         self._resolve()
         self._classify()
-        self._write_quarantine(landing, rejects)
+        self._write_quarantine(rejects)
         self._write_quality()
         self._write_batch_row()
         self._write_linkage(landing)
@@ -303,6 +303,16 @@ class _BatchRun:
         query = sql.query(source, "resolve_ids" if has_resolve else None,
                           CODE_DIM if sql.code_keys() else None,
                           LOCATION_DIM if sql.has_location() else None)
+        # The file is kept in the store: a row not stored keeps only what the quarantine may
+        # show (its record, location generalised; a malformed row's text, scrubbed), never
+        # its fields as read, which may hold identifying values or an exact address. Built
+        # over list columns that are NULL for every stored row, so they cost little there.
+        # A malformed row's fields are out of place (an address may sit in the latitude, a
+        # phone in the longitude): nothing mapped from them is kept, only its scrubbed text.
+        content = [c for c in [*sql.output_columns(), "_dq_orig"] if c != "source_row"]
+        cleared = ", ".join(f"CASE WHEN _raw_text IS NULL THEN {c} END AS {c}" for c in content)
+        query = (f"SELECT * EXCLUDE (_raw, _fields) REPLACE ({cleared}) FROM "
+                 f"{sql.with_raw_map(landing.with_text(f'({query})'))}")
         # One file, in file order: stored rows have no _route; the few quarantined and
         # repeated rows stay in it too (the calls view skips them) and are copied out below.
         with watch_query(self.con, self.progress):
@@ -522,24 +532,19 @@ class _BatchRun:
 
     # -- quarantine, quality, batch row ----------------------------------------------------
 
-    def _write_quarantine(self, landing: Landing, rejects: list[Reject]) -> None:
+    def _write_quarantine(self, rejects: list[Reject]) -> None:
         self.progress.phase("writing quarantine and quality flags")
         parts = []
         quarantine = self._routed("quarantine")
         if quarantine:
-            # the few quarantined rows first, so that their (costly) text and record are
-            # computed over them alone
-            run(self.con, "CREATE OR REPLACE TEMP TABLE quarantined AS SELECT source_row, "
-                          f"_reason, _fields, dq_flags, _raw FROM {quarantine}")
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}
                 AS batch_id, source_row, _reason AS reason,
-                CASE WHEN _fields IS NOT NULL THEN {_fault_detail()}
+                CASE WHEN _raw_text IS NOT NULL THEN {_fault_detail()}
                      ELSE array_to_string(dq_flags, '; ') END AS detail,
-                _record AS record, _raw_text AS raw_text
-                FROM {self.sql.with_raw_map(landing.with_text('quarantined'))}""")
+                _record AS record, _raw_text AS raw_text FROM {quarantine}""")
         if scalar(self.con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ranked'"):
             # the latest row of a record id (rank 1) is the version kept
-            conflicts = ("(SELECT * FROM (SELECT source_row, source_record_id, _raw, _rank, "
+            conflicts = ("(SELECT * FROM (SELECT source_row, source_record_id, _record, _rank, "
                          "_sig, _last_sig, max(source_row) OVER (PARTITION BY "
                          "source_record_id) AS _kept FROM ranked) "
                          "WHERE _rank > 1 AND _sig <> _last_sig)")
@@ -548,7 +553,7 @@ class _BatchRun:
                 'record id ' || source_record_id || ' repeats with different content; row '
                 || _kept || ' is the version kept'
                 AS detail, _record AS record, NULL::VARCHAR AS raw_text
-                FROM {self.sql.with_raw_map(conflicts)}""")
+                FROM {conflicts}""")
         if rejects:
             self.con.register("rejects_table", _rejects_arrow(rejects))
             parts.append(f"""SELECT {lit(self.m.name)} AS source, {lit(self.summary.batch_id)}

@@ -29,7 +29,6 @@ import pyarrow as pa
 
 from cswb.domain.quality import QuarantineReason
 from cswb.errors import SourceFileError
-from cswb.ingest.locations import clean_location_sql, generalise_sql
 from cswb.ingest.mapping import FileSpec
 from cswb.ingest.sniff import NATIVE_ENCODINGS, SAMPLE_BYTES, sniff, unique_names
 
@@ -259,50 +258,40 @@ class CsvLanding:
         ``d`` fields too many (or too few) holds an identifying column's value within ``d``
         places after (or before) that column's own, and every field in that window is withheld;
         house numbers in the windows of the location's columns are generalised; phone numbers
-        and e-mail addresses anywhere are scrubbed. Each step is its own projection, so no
-        expression is repeated inside another.
+        and e-mail addresses anywhere are scrubbed.
+
+        The mapping pass computes it while it reads the file, so that no field as read is
+        written: one ``CASE`` whose work is a lambda over the field list, which DuckDB runs
+        only for the faulty rows (an expression repeated outside a lambda would be hoisted out
+        of the ``CASE`` and run for every row).
         """
-        count = len(self.columns) + len(self._extra)
-        located = [i for i in range(count) if self._near(i, self.locations)]
-        cleaned = "".join(f", {clean_location_sql(f'_fields[{i + 1}]', [])} AS _clean{i}"
-                          for i in located)
-        values = ", ".join(f"{self._value_sql(i)} AS _value{i}" for i in range(count))
-        joined = (f"concat_ws({_lit(self.dialect.delimiter)}, "
-                  f"{', '.join(self._quoted_sql(i) for i in range(count))})")
-        temp = ", ".join(["_shift", *(f"_clean{i}" for i in located),
-                          *(f"_value{i}" for i in range(count))])
-        shifted = (f"(SELECT *, len(list_filter(_fields, lambda x: x IS NOT NULL)) "
-                   f"- {len(self.columns)} AS _shift FROM {relation})")
-        stage = f"(SELECT *, {values} FROM (SELECT *{cleaned} FROM {shifted}))"
-        return (f"(SELECT * EXCLUDE ({temp}), CASE WHEN _fields IS NOT NULL "
-                f"THEN {_scrub_sql(joined)} END AS _raw_text FROM {stage})")
+        i = "(_i - 1)"  # the field's 0-based position
+        value = "_x"
+        house = self._window(i, self.locations)
+        if house:
+            # the hundred block, by one substitution: the last two digits of the number
+            value = (f"CASE WHEN {house} THEN regexp_replace(_x, {_lit(_HOUSE_DIGITS)}, "
+                     f"'\\1\\2XX ') ELSE _x END")
+        quote, delim = self.spec.quote, self.dialect.delimiter
+        quoted = (f"(lambda _v: CASE WHEN regexp_matches(_v, {_lit(_needs_quotes(delim, quote))})"
+                  f" THEN {_lit(quote)} || replace(_v, {_lit(quote)}, {_lit(quote * 2)}) || "
+                  f"{_lit(quote)} ELSE _v END)")
+        field = f"list_transform([{value}], {quoted})[1]"
+        hidden = self._window(i, self.identifying)
+        if hidden:
+            field = f"CASE WHEN _x IS NOT NULL AND {hidden} THEN '[withheld]' ELSE {field} END"
+        joined = (f"array_to_string(list_filter(list_transform(_fields, lambda _x, _i: {field}), "
+                  f"lambda _y: _y IS NOT NULL), {_lit(delim)})")
+        shift = f"len(list_filter(_fields, lambda _x: _x IS NOT NULL)) - {len(self.columns)}"
+        return (f"(SELECT * EXCLUDE (_shift), CASE WHEN _fields IS NOT NULL "
+                f"THEN {_scrub_sql(joined)} END AS _raw_text FROM "
+                f"(SELECT *, CASE WHEN _fields IS NOT NULL THEN {shift} END AS _shift "
+                f"FROM {relation}))")
 
-    def _near(self, position: int, columns: list[str]) -> str | None:
-        """SQL: whether field ``position`` of a row shifted by ``_shift`` may hold one of
-        ``columns``' values (None when it never can)."""
+    def _window(self, position: str, columns: list[str]) -> str | None:
+        """SQL: whether the field at SQL ``position`` of a row shifted by ``_shift`` may hold
+        one of ``columns``' values (None when none of them is in the file)."""
         return _window_sql(position, self._positions(columns), "_shift")
-
-    def _value_sql(self, i: int) -> str:
-        """Field ``i`` of a faulty row, a house number near the location generalised."""
-        field, near = f"_fields[{i + 1}]", self._near(i, self.locations)
-        if not near:
-            return field
-        return (f"CASE WHEN {near} AND regexp_matches({field}, {_lit(_HOUSE)}) "
-                f"THEN {generalise_sql(f'_clean{i}')} ELSE {field} END")
-
-    def _quoted_sql(self, i: int) -> str:
-        """Field ``i`` (its ``_value``) quoted where needed, or withheld when an identifying
-        column's value may have moved into it."""
-        quote, delim, v = self.spec.quote, self.dialect.delimiter, f"_value{i}"
-        value = (f"CASE WHEN contains({v}, {_lit(delim)}) OR contains({v}, {_lit(quote)}) "
-                 f"OR contains({v}, chr(10)) OR contains({v}, chr(13)) "
-                 f"THEN {_lit(quote)} || replace({v}, {_lit(quote)}, {_lit(quote * 2)}) "
-                 f"|| {_lit(quote)} ELSE {v} END")
-        near = self._near(i, self.identifying)
-        if near:
-            value = (f"CASE WHEN _fields[{i + 1}] IS NOT NULL AND {near} "
-                     f"THEN '[withheld]' ELSE {value} END")
-        return value
 
     def _positions(self, columns: list[str]) -> list[int]:
         return [self.columns.index(c) for c in columns if c in self.columns]
@@ -331,18 +320,25 @@ class CsvLanding:
         ]
 
 
-_HOUSE = r"^\s*[0-9]{1,9}(-?[A-Za-z]|-[0-9]+)? "
-"""A value starting like a street address with a house number."""
+_HOUSE_DIGITS = r"^(\s*)([0-9]{0,7}?)[0-9]{1,2}(-?[A-Za-z]|-[0-9]+)? "
+"""A value starting like a street address with a house number: its last two digits (and a
+unit suffix) become ``XX``, the hundred block (``5237 N 35TH ST``: ``52XX N 35TH ST``)."""
 
 
-def _window_sql(position: int, columns: list[int], shift: str) -> str | None:
-    """SQL: whether field ``position`` may hold the value of one of ``columns`` in a row whose
-    fields are shifted by ``shift`` (positive: fields too many; negative: too few)."""
+def _window_sql(position: str, columns: list[int], shift: str) -> str | None:
+    """SQL: whether the field at SQL ``position`` may hold the value of one of ``columns`` in
+    a row whose fields are shifted by ``shift`` (positive: fields too many; negative: too
+    few)."""
     if not columns:
         return None
     return "(" + " OR ".join(
-        f"{position - c} BETWEEN least({shift}, 0) AND greatest({shift}, 0)"
+        f"({position} - {c}) BETWEEN least({shift}, 0) AND greatest({shift}, 0)"
         for c in columns) + ")"
+
+
+def _needs_quotes(delimiter: str, quote: str) -> str:
+    """RE2 pattern of a field that must be quoted to be read back as one field."""
+    return "[" + "".join(re.escape(ch) for ch in (delimiter, quote)) + r"\n\r]"
 
 
 def is_quoted_newline_error(exc: BaseException) -> bool:

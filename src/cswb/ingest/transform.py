@@ -16,8 +16,9 @@ depends on each row (timestamps, coordinates, ids) runs in the main query, whose
 
 Rows are never dropped here: a row to store leaves with a null ``_route``; others with
 ``quarantine``, or ``resolve`` when its id repeats or is already stored, and carry ``_raw``,
-their source columns (less identifying ones) as a list, made a map (location generalised)
-only for them, when the quarantine is written (:meth:`CallSql.with_raw_map`).
+their source columns (less identifying ones, the location generalised) as a list, which the
+ingest turns into the ``_record`` the quarantine shows (:meth:`CallSql.with_raw_map`) before
+the file is written: the store never holds a row's fields as read.
 """
 
 from __future__ import annotations
@@ -243,9 +244,9 @@ class CallSql:
         return (
             f"WITH t AS ({self.stage_trim(source)}), v AS ({self.stage_values()}) "
             f"SELECT {kind} AS _kind, {', '.join(selected)} FROM "
-            f"(SELECT *, hash(_rid) AS _rh FROM v WHERE _fault IS NULL AND _rid IS NOT NULL "
-            f"AND {touch}) GROUP BY GROUPING SETS ({', '.join(sets)}) "
-            f"HAVING GROUPING(_rh) = 1 OR count(*) > 1{known}"
+            f"(SELECT *, CASE WHEN _rid IS NOT NULL THEN hash(_rid) END AS _rh FROM v "
+            f"WHERE _fault IS NULL AND {touch}) GROUP BY GROUPING SETS ({', '.join(sets)}) "
+            f"HAVING GROUPING(_rh) = 1 OR (_rh IS NOT NULL AND (count(*) > 1{known}))"
         )
 
     def stage_join(self, code_dim: str | None, location_dim: str | None) -> str:
@@ -489,43 +490,37 @@ class CallSql:
         return [c for c in self.ctx.source_columns if c not in hidden]
 
     def raw_values(self) -> str:
-        """SQL of a row's source columns (see :meth:`_raw_columns`) as a list, untouched.
+        """SQL of a row's source columns (see :meth:`_raw_columns`) as a list, as the
+        quarantine may show them: the location generalised (the lookup's ``_location``, under
+        the location's first column), coordinates rounded, the rest as read.
 
-        Only references: the main pass builds it for the few rows not stored, and
-        :meth:`with_raw_map` generalises it later, over those rows alone.
+        Built only for the few rows not stored (the main query puts it under a ``CASE``) and
+        from values every row has anyway, so nothing here is computed for the rows stored,
+        and the file never holds an exact address.
         """
-        return "[" + ", ".join(f"nullif(CAST({ident(c)} AS VARCHAR), '')"
-                               for c in self._raw_columns()) + "]"
-
-    def with_raw_map(self, relation: str, values: str = "_raw") -> str:
-        """``relation`` with ``_record``: the map kept in the quarantine from its list column
-        ``values`` (:meth:`raw_values`): column name to text, the location generalised and
-        coordinates rounded. The cleaned location is a column of its own first, so the
-        generalisation, which reads it many times, reads a column rather than recomputing it."""
         loc_spec = self.m.column_spec("location")
-        loc_cols = set(loc_spec.source_columns) if loc_spec else set()
-        if self.m.location.keep_exact:
-            loc_cols = set()
+        loc_cols = [] if loc_spec is None or self.m.location.keep_exact \
+            else loc_spec.source_columns
         coord_cols = {c for n in ("latitude", "longitude")
                       if (s := self.m.column_spec(n)) for c in s.source_columns}
-        keys, items, cleaned = [], [], {}
-        for i, col in enumerate(self._raw_columns(), start=1):
-            value = f"{values}[{i}]"
+        items = []
+        for col in self._raw_columns():
+            value = f"nullif(CAST({ident(col)} AS VARCHAR), '')"
             if col in loc_cols:
-                cleaned[f"_clean{i}"] = clean_location_sql(value, self.m.location.strip)
-                value = generalise_sql(f"_clean{i}")
+                value = "_location" if col == loc_cols[0] else "NULL::VARCHAR"
             elif col in coord_cols:
-                value = (f"coalesce(CAST(round(TRY_CAST({value} AS DOUBLE), 3) AS VARCHAR), "
+                value = (f"coalesce(CAST(round(TRY_CAST({ident(col)} AS DOUBLE), 3) AS VARCHAR), "
                          f"{value})")
-            keys.append(lit(col))
             items.append(value)
-        record = (f"CASE WHEN {values} IS NOT NULL THEN "
-                  f"MAP([{', '.join(keys)}], [{', '.join(items)}]) END")
-        if not cleaned:
-            return f"(SELECT *, {record} AS _record FROM {relation})"
-        stage = ", ".join(f"{expr} AS {name}" for name, expr in cleaned.items())
-        dropped = f" EXCLUDE ({', '.join(cleaned)})"
-        return f"(SELECT *{dropped}, {record} AS _record FROM (SELECT *, {stage} FROM {relation}))"
+        return "[" + ", ".join(items) + "]"
+
+    def with_raw_map(self, relation: str, values: str = "_raw") -> str:
+        """``relation`` with ``_record``: the map kept in the quarantine, column name to text,
+        from its list column ``values`` (:meth:`raw_values`)."""
+        keys = ", ".join(lit(c) for c in self._raw_columns())
+        items = ", ".join(f"{values}[{i}]" for i in range(1, len(self._raw_columns()) + 1))
+        record = f"CASE WHEN {values} IS NOT NULL THEN MAP([{keys}], [{items}]) END"
+        return f"(SELECT *, {record} AS _record FROM {relation})"
 
     # -- output ----------------------------------------------------------------------------
 
