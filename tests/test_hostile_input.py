@@ -160,7 +160,8 @@ def test_unbalanced_quote_keeps_the_swallowed_text(tmp_path: Path, store: Analyt
     # every record is either stored or inside a quarantined record's raw text
     text = " ".join(r[1] for r in quarantined)
     for i in range(1, 6):
-        assert str(i) in stored or f"{100 + i} N MAIN" in text
+        assert str(i) in stored or f"{i},2021-06-0{1 + i % 9} 10:{i:02d}:00" in text
+    assert "1XX N MAIN ST" in text and "103 N MAIN" not in text  # house numbers cut
     assert {r[0] for r in quarantined} <= {"unbalanced_quote", "too_many_columns",
                                             "missing_columns"}
     assert "555" not in text  # phone numbers are scrubbed from raw text
@@ -413,3 +414,58 @@ def test_quarantine_show_prints_markup_and_control_characters_as_text(
     assert shown.exit_code == 0, shown.output
     assert "[/bold] [link=http://evil.example]x[/link] \\x1b[2J" in shown.output
     assert "\x1b" not in shown.output
+
+
+def test_a_row_too_long_to_pad_beside_an_unclosed_quote_is_read_by_the_strict_reader(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    # the padded reader stops on this file with an error that quotes the whole row (phone
+    # included): the strict reader reads it instead, and nothing quotes a line
+    overlong = good_row(2).replace("THEFT", "THEFT" + ",a" * 10)
+    unclosed = good_row(4).replace("THEFT", '"THEFT')
+    lines = [HEADER, good_row(1), overlong, good_row(3), unclosed, good_row(5)]
+    s = ingest_with(store, settings, mapping(), write(tmp_path, "\n".join(lines) + "\n"))
+    assert s.reconciles and s.reasons.get("too_many_columns") == 1
+    assert "unbalanced_quote" in s.reasons
+    dump = json.dumps([list(map(str, r)) for r in rows(store, "SELECT * FROM quarantine")])
+    assert "555-01" not in dump
+
+
+def test_engine_errors_about_the_input_never_quote_it() -> None:
+    from cswb.ingest.pipeline import _input_problem
+
+    message = ("CSV Error on Line: 9\nOriginal Line: 9,THEFT,(312) 555-0199\n"
+               "Expected Number of Columns: 25 Found: 26\nPossible fixes:\n* strict_mode=false")
+    assert _input_problem(message) == ("CSV error on Line: 9; Expected Number of Columns: 25 "
+                                       "Found: 26")
+    assert _input_problem("Conversion Error: Could not convert string '555-0199'") == \
+        "the reader stopped"
+
+
+@pytest.mark.parametrize("kept", [0.02, 0.6])
+def test_a_gzip_file_cut_short_is_a_clear_error(tmp_path: Path, store: AnalyticStore,
+                                               settings: Settings, kept: float) -> None:
+    # cut inside the sniffed sample, or far past it (the reader meets the end mid-scan)
+    packed = gzip.compress((HEADER + "\n" + body(60000) + "\n").encode(), compresslevel=1)
+    path = write(tmp_path, packed[: int(len(packed) * kept)], "calls.csv.gz")
+    with pytest.raises(SourceFileError, match="gzip"):
+        ingest_with(store, settings, mapping(), path)
+    assert rows(store, "SELECT count(*) FROM calls") == [(0,)]
+
+
+def test_excel_cells_beyond_the_header_are_quarantined_not_dropped(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER.split(","))
+    sheet.append(good_row(1).split(","))
+    sheet.append([*good_row(2).split(","), "RE-OPENED", None])  # a value past the header
+    sheet.append([*good_row(3).split(","), None, ""])  # empty cells past it are nothing
+    path = tmp_path / "calls.xlsx"
+    book.save(path)
+    s = ingest_with(store, settings, mapping(file={"format": "excel"}), path)
+    assert s.reconciles and s.inserted == 2 and s.reasons == {"too_many_columns": 1}
+    text = one(store, "SELECT raw_text FROM quarantine")
+    assert text == ("2,2021-06-03 10:02:00,2021-06-03 10:02:30,THEFT,1XX N MAIN ST,42.002,"
+                    "-88.002,[withheld],RE-OPENED")

@@ -209,8 +209,8 @@ class _BatchRun:
         self.numbered = landing.file_format != "csv"
         try:
             rejects = self._prepass(landing, CallSql(self.m, ctx))
-        except _QuotedNewlinesError:
-            landing = self._strict(landing)
+        except _PaddedReaderRefusedError as refused:
+            landing = self._strict(landing, refused)
             rejects = self._prepass(landing, CallSql(self.m, ctx))
         hasher.join()
         self.summary.file_sha256 = self.source.sha256
@@ -218,8 +218,8 @@ class _BatchRun:
                                            numbered=self.numbered))
         try:
             rejects = self._map(landing, rejects)
-        except _QuotedNewlinesError:
-            landing = self._strict(landing)
+        except _PaddedReaderRefusedError as refused:
+            landing = self._strict(landing, refused)
             rejects = self._map(landing, landing.rejects(self.con))
         self._resolve()
         self._classify()
@@ -231,11 +231,12 @@ class _BatchRun:
 
     # -- setup ---------------------------------------------------------------------------
 
-    def _strict(self, landing: Landing) -> Landing:
-        """The strict reader of a CSV file the padded reader refused (quoted line breaks)."""
-        if not isinstance(landing, CsvLanding):  # pragma: no cover - only CSV pads rows
-            raise SourceFileError("the file cannot be read: quoted line breaks")
-        log.info("%s has quoted line breaks: read by the strict CSV reader", landing.path.name)
+    def _strict(self, landing: Landing, refused: _PaddedReaderRefusedError) -> Landing:
+        """The strict reader of a CSV file the padded reader refused (quoted line breaks, or
+        a row it could not pad): it rejects the rows of the wrong shape, with their numbers."""
+        if not isinstance(landing, CsvLanding) or not landing.padded:
+            raise SourceFileError(f"the file cannot be read: {refused.reason}")
+        log.info("%s: %s; read by the strict CSV reader", landing.path.name, refused.reason)
         return landing.strict()
 
     def _context(self, landing: Landing) -> Context:
@@ -641,25 +642,52 @@ def _rejects_arrow(rejects: list[Reject]) -> pa.Table:
     })
 
 
-class _QuotedNewlinesError(Exception):
-    """The padded CSV reader met a quoted line break (the strict reader takes over)."""
+class _PaddedReaderRefusedError(Exception):
+    """The padded CSV reader stopped (a quoted line break, or a row it could not pad next to
+    other faults): the strict reader takes over."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_SQL_BUGS = (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException,
+             duckdb.InternalException, duckdb.NotImplementedException)
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Run SQL; a DuckDB error about the input becomes a clear :class:`SourceFileError`."""
+    """Run SQL; a DuckDB error about the input becomes a clear :class:`SourceFileError`.
+
+    The engine's message may quote the file ("Original Line: ..."), which may identify
+    someone: only :func:`_input_problem`'s summary of it is ever repeated.
+    """
     try:
         run(con, sql)
+    except _SQL_BUGS:
+        raise
     except duckdb.Error as exc:
         if is_quoted_newline_error(exc):
-            raise _QuotedNewlinesError from None
-        if isinstance(exc, duckdb.InvalidInputException):
-            raise SourceFileError(
-                f"the file cannot be read: {str(exc).splitlines()[0]}") from None
+            raise _PaddedReaderRefusedError("quoted line breaks") from None
         if isinstance(exc, duckdb.ConversionException | duckdb.OutOfRangeException):
-            # the mapping's SQL guards every conversion, so this is a gap in those guards; the
-            # engine's message may quote the value, which may identify someone: not repeated
+            # the mapping's SQL guards every conversion, so this is a gap in those guards
             raise SourceFileError(
                 f"a value in the file could not be converted ({type(exc).__name__}); nothing "
                 "was stored. Please report this with the mapping: cswb should have flagged "
                 "the value instead") from None
-        raise
+        problem = _input_problem(str(exc))
+        if "CSV" in problem:
+            raise _PaddedReaderRefusedError(problem) from None
+        raise SourceFileError(f"the file cannot be read: {problem}") from None
+
+
+_SAFE_LINES = ("CSV Error on Line", "Expected Number of Columns", "Invalid Input Error",
+               "IO Error", "Unexpected end", "Error when sniffing", "Invalid unicode")
+
+
+def _input_problem(message: str) -> str:
+    """The parts of a DuckDB error about the input that never quote its content: the kind of
+    error and where, without the line itself or any value."""
+    kept = [text.replace("CSV Error", "CSV error") for line in message.splitlines()
+            if (text := line.strip()).startswith(_SAFE_LINES)
+            and "'" not in text and '"' not in text]
+    return "; ".join(kept)[:300] or "the reader stopped"

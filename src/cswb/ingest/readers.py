@@ -144,13 +144,13 @@ def open_landing(source: SourceFile, spec: FileSpec, max_line_bytes: int,
                  workdir: Path, con: duckdb.DuckDBPyConnection, *,
                  identifying: Sequence[str] = (), locations: Sequence[str] = ()) -> Landing:
     """The adapter for ``source``'s format. ``identifying`` and ``locations`` name the columns
-    whose values a malformed row's raw text must withhold or generalise (CSV only: other
-    formats never misplace a field)."""
+    whose values a malformed row's raw text must withhold or generalise (CSV and Excel)."""
     if source.file_format == "csv":
         return CsvLanding(source.path, spec, max_line_bytes, workdir,
                           identifying=identifying, locations=locations)
     if source.file_format == "excel":
-        return ArrowLanding.from_excel(source.path, spec.sheet, con)
+        return ArrowLanding.from_excel(source.path, spec.sheet, con, identifying=identifying,
+                                       locations=locations)
     if source.file_format == "parquet":
         return ParquetLanding(source.path, con)
     if source.file_format == "jsonl":
@@ -265,36 +265,27 @@ class CsvLanding:
         only for the faulty rows (an expression repeated outside a lambda would be hoisted out
         of the ``CASE`` and run for every row).
         """
-        i = "(_i - 1)"  # the field's 0-based position
-        value = "_x"
-        house = self._window(i, self.locations)
-        if house:
-            # the hundred block, by one substitution: the last two digits of the number
-            value = (f"CASE WHEN {house} THEN regexp_replace(_x, {_lit(_HOUSE_DIGITS)}, "
-                     f"'\\1\\2XX ') ELSE _x END")
-        quote, delim = self.spec.quote, self.dialect.delimiter
-        quoted = (f"(lambda _v: CASE WHEN regexp_matches(_v, {_lit(_needs_quotes(delim, quote))})"
-                  f" THEN {_lit(quote)} || replace(_v, {_lit(quote)}, {_lit(quote * 2)}) || "
-                  f"{_lit(quote)} ELSE _v END)")
-        field = f"list_transform([{value}], {quoted})[1]"
-        hidden = self._window(i, self.identifying)
-        if hidden:
-            field = f"CASE WHEN _x IS NOT NULL AND {hidden} THEN '[withheld]' ELSE {field} END"
-        joined = (f"array_to_string(list_filter(list_transform(_fields, lambda _x, _i: {field}), "
-                  f"lambda _y: _y IS NOT NULL), {_lit(delim)})")
         shift = f"len(list_filter(_fields, lambda _x: _x IS NOT NULL)) - {len(self.columns)}"
         return (f"(SELECT * EXCLUDE (_shift), CASE WHEN _fields IS NOT NULL "
-                f"THEN {_scrub_sql(joined)} END AS _raw_text FROM "
+                f"THEN {self._text_sql('_fields', '_shift', requote=True)} END AS _raw_text FROM "
                 f"(SELECT *, CASE WHEN _fields IS NOT NULL THEN {shift} END AS _shift "
                 f"FROM {relation}))")
 
-    def _window(self, position: str, columns: list[str]) -> str | None:
-        """SQL: whether the field at SQL ``position`` of a row shifted by ``_shift`` may hold
-        one of ``columns``' values (None when none of them is in the file)."""
-        return _window_sql(position, self._positions(columns), "_shift")
+    def _text_sql(self, fields: str, shift: str, requote: bool) -> str:
+        """SQL of a faulty record's text (see :func:`fields_text_sql`)."""
+        return fields_text_sql(fields, shift, FieldLayout(
+            self.columns, self.identifying, self.locations, self.dialect.delimiter,
+            self.spec.quote), requote=requote)
 
-    def _positions(self, columns: list[str]) -> list[int]:
-        return [self.columns.index(c) for c in columns if c in self.columns]
+    def _line_text_sql(self) -> str:
+        """SQL of a rejected record's text (``csv_line``), split by hand: each physical line
+        into fields at the delimiter, its shift from the header's field count giving the
+        windows of :meth:`_text_sql` (an unclosed quote swallows whole rows after it, which
+        keep their text)."""
+        split = f"string_split(_l, {_lit(self.dialect.delimiter)})"
+        line = self._text_sql(split, f"(len({split}) - {len(self.columns)})", requote=False)
+        lines = f"list_transform(string_split(csv_line, chr(10)), lambda _l: {line})"
+        return f"array_to_string({lines}, chr(10))"
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
         table = f"rejects_{self._tag}"
@@ -302,10 +293,9 @@ class CsvLanding:
             rows = con.execute(
                 f"""
                 SELECT line, arg_min(error_type::VARCHAR, byte_position),
-                       arg_min(error_message, byte_position), arg_min({_scrub_sql('csv_line')},
-                       byte_position)
-                FROM {table}
-                WHERE scan_id = (SELECT max(scan_id) FROM {table})
+                       arg_min(error_message, byte_position),
+                       arg_min({self._line_text_sql()}, byte_position)
+                FROM {table} WHERE scan_id = (SELECT max(scan_id) FROM {table})
                 GROUP BY line ORDER BY line
                 """
             ).fetchall()
@@ -334,6 +324,47 @@ def _window_sql(position: str, columns: list[int], shift: str) -> str | None:
     return "(" + " OR ".join(
         f"({position} - {c}) BETWEEN least({shift}, 0) AND greatest({shift}, 0)"
         for c in columns) + ")"
+
+
+@dataclass(frozen=True)
+class FieldLayout:
+    """Where a file's identifying and location columns sit, and how its fields are joined."""
+
+    columns: list[str]
+    identifying: list[str]
+    locations: list[str]
+    delimiter: str = ","
+    quote: str = '"'
+
+    def positions(self, names: list[str]) -> list[int]:
+        return [self.columns.index(c) for c in names if c in self.columns]
+
+
+def fields_text_sql(fields: str, shift: str, layout: FieldLayout, requote: bool) -> str:
+    """SQL of the text of a record's fields (the list ``fields``, out of place by ``shift``),
+    joined by the delimiter: fields in an identifying column's window withheld, house numbers
+    in the location's cut to the hundred block, phones and e-mail addresses scrubbed;
+    ``requote``: fields quoted where needed (fields a reader split, not split by hand)."""
+    i = "(_i - 1)"  # the field's 0-based position
+    field = "_x"
+    house = _window_sql(i, layout.positions(layout.locations), shift)
+    if house:
+        # the hundred block, by one substitution: the last two digits of the number
+        field = (f"CASE WHEN {house} THEN regexp_replace(_x, {_lit(_HOUSE_DIGITS)}, "
+                 f"'\\1\\2XX ') ELSE _x END")
+    quote, delim = layout.quote, layout.delimiter
+    if requote:
+        quoted = (f"(lambda _v: CASE WHEN regexp_matches(_v, "
+                  f"{_lit(_needs_quotes(delim, quote))}) THEN {_lit(quote)} || "
+                  f"replace(_v, {_lit(quote)}, {_lit(quote * 2)}) || {_lit(quote)} "
+                  "ELSE _v END)")
+        field = f"list_transform([{field}], {quoted})[1]"
+    hidden = _window_sql(i, layout.positions(layout.identifying), shift)
+    if hidden:
+        field = f"CASE WHEN _x IS NOT NULL AND {hidden} THEN '[withheld]' ELSE {field} END"
+    joined = (f"array_to_string(list_filter(list_transform({fields}, lambda _x, _i: {field}), "
+              f"lambda _y: _y IS NOT NULL), {_lit(delim)})")
+    return _scrub_sql(joined)
 
 
 def _needs_quotes(delimiter: str, quote: str) -> str:
@@ -367,7 +398,7 @@ def _sample_path(path: Path, workdir: Path) -> Path:
     try:
         with gzip.open(path, "rb") as handle:
             sample.write_bytes(handle.read(SAMPLE_BYTES))
-    except OSError as exc:
+    except (OSError, EOFError) as exc:  # EOFError: cut short (an interrupted download)
         raise SourceFileError(f"{path.name} is not a readable gzip file: {exc}") from None
     return sample
 
@@ -377,10 +408,13 @@ def _transcode(path: Path, encoding: str, workdir: Path) -> Path:
     target = workdir / f"transcoded-{uuid.uuid4().hex[:8]}.csv"
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") as dst:
-        while chunk := src.read(8 * 1024 * 1024):
-            dst.write(decoder.decode(chunk))
-        dst.write(decoder.decode(b"", final=True))
+    try:
+        with opener(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+            while chunk := src.read(8 * 1024 * 1024):
+                dst.write(decoder.decode(chunk))
+            dst.write(decoder.decode(b"", final=True))
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise SourceFileError(f"{path.name} is not a readable gzip file: {exc}") from None
     return target
 
 
@@ -394,38 +428,57 @@ class ArrowLanding:
     encoding: str | None = None
     delimiter: str | None = None
     skipped: list[Reject] = field(default_factory=list)
+    layout: FieldLayout | None = None
+    faults: int = 0
 
     @classmethod
-    def from_excel(cls, path: Path, sheet: str | None,
-                   con: duckdb.DuckDBPyConnection) -> ArrowLanding:
+    def from_excel(cls, path: Path, sheet: str | None, con: duckdb.DuckDBPyConnection, *,
+                   identifying: Sequence[str] = (), locations: Sequence[str] = ()
+                   ) -> ArrowLanding:
+        """The first (or the named) sheet. A row with values beyond the header's columns is
+        quarantined as ``too_many_columns`` (those values would otherwise be dropped), with
+        its text: its cells are in place, so identifying columns are withheld by position."""
         rows = read_excel_rows(path, sheet)
         if not rows:
             raise SourceFileError(f"sheet of {path.name} is empty: there is no header row")
-        columns = unique_names([_cell_text(v) or "" for v in rows[0]])
+        header = [_cell_text(v) or "" for v in rows[0]]
+        while header and not header[-1]:  # the sheet's used area may be wider than the header
+            header.pop()
+        columns = unique_names(header)
         width = len(columns)
         data: list[list[str | None]] = [[] for _ in columns]
+        faults: list[str | None] = []
+        fields: list[list[str | None] | None] = []
         for row in rows[1:]:
             padded = list(row[:width]) + [None] * (width - len(row))
             for i, value in enumerate(padded):
                 data[i].append(_cell_text(value))
+            beyond = [_cell_text(v) for v in row[width:]]
+            overflow = any(v not in (None, "") for v in beyond)
+            faults.append(QuarantineReason.TOO_MANY_COLUMNS if overflow else None)
+            fields.append([_cell_text(v) for v in padded] + beyond if overflow else None)
         n = len(rows) - 1
         table = pa.table({
             "_ord": pa.array(range(1, n + 1), pa.int64()),
-            "_fault": pa.nulls(n, pa.string()),
-            "_fields": pa.nulls(n, pa.list_(pa.string())),
+            "_fault": pa.array(faults, pa.string()),
+            "_fields": pa.array(fields, pa.list_(pa.string())),
             **{f"c{i}": pa.array(col, pa.string()) for i, col in enumerate(data)},
         })
         name = f"excel_{uuid.uuid4().hex[:8]}"
         con.register(name, table)
-        landing = cls(columns, name)
-        return landing
+        layout = FieldLayout(columns, list(identifying), list(locations))
+        return cls(columns, name, layout=layout, faults=sum(f is not None for f in faults))
 
     def scan(self, numbered: bool = True) -> str:
         cols = ", ".join(f"c{i} AS {_ident(c)}" for i, c in enumerate(self.columns))
         return f"(SELECT _ord, _fault, _fields, {cols} FROM {self.name})"
 
     def with_text(self, relation: str) -> str:
-        return f"(SELECT *, NULL::VARCHAR AS _raw_text FROM {relation})"
+        if not self.faults or self.layout is None:
+            return f"(SELECT *, NULL::VARCHAR AS _raw_text FROM {relation})"
+        text = fields_text_sql("_fields", "0", self.layout, requote=True)
+        return (f"(SELECT *, CASE WHEN _fields IS NOT NULL THEN {text} END AS _raw_text "
+                f"FROM {relation})")
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
         return list(self.skipped)
