@@ -469,3 +469,13 @@ def test_excel_cells_beyond_the_header_are_quarantined_not_dropped(
     text = one(store, "SELECT raw_text FROM quarantine")
     assert text == ("2,2021-06-03 10:02:00,2021-06-03 10:02:30,THEFT,1XX N MAIN ST,42.002,"
                     "-88.002,[withheld],RE-OPENED")
+
+
+@pytest.mark.parametrize("breaks", [["\r\n", "\n"], ["\r"], ["\r", "\n"], ["\r\n", "\r"]])
+def test_mixed_and_lone_cr_line_breaks(tmp_path: Path, store: AnalyticStore,
+                                       settings: Settings, breaks: list[str]) -> None:
+    lines = [HEADER, *(good_row(i) for i in range(1, 41))]
+    text = "".join(line + breaks[n % len(breaks)] for n, line in enumerate(lines))
+    s = ingest_with(store, settings, mapping(), write(tmp_path, text))
+    assert s.reconciles and s.inserted == 40 and s.quarantined == 0
+    assert rows(store, "SELECT max(source_row) FROM calls") == [(40,)]

@@ -139,7 +139,11 @@ def ingest_file(path: Path, mapping: Mapping, store: AnalyticStore, settings: Se
                 run = _BatchRun(con, tx, mapping, settings=settings, source=source,
                                 summary=summary, progress=progress, classifier=classifier,
                                 linkage=linkage)
-                run.execute(hasher)
+                try:
+                    run.execute(hasher)
+                except _PaddedReaderRefusedError as refused:  # outside the reads it retries
+                    raise SourceFileError(
+                        f"the file cannot be read: {refused.reason}") from None
             finally:
                 con.close()
         # the analytic store holds the batch: its identifiers become visible (a writer dying
@@ -207,20 +211,23 @@ class _BatchRun:
         # CSV rows are not numbered while read (that would serialise the reader): a row's
         # number is its position in the ordered output, plus the rejected rows before it.
         self.numbered = landing.file_format != "csv"
-        try:
-            rejects = self._prepass(landing, CallSql(self.m, ctx))
-        except _PaddedReaderRefusedError as refused:
-            landing = self._strict(landing, refused)
-            rejects = self._prepass(landing, CallSql(self.m, ctx))
+        while True:
+            try:
+                rejects = self._prepass(landing, CallSql(self.m, ctx))
+                break
+            except _PaddedReaderRefusedError as refused:
+                landing = self._next_reader(landing, refused)
         hasher.join()
         self.summary.file_sha256 = self.source.sha256
         self.sql = CallSql(self.m, replace(ctx, file_sha256=self.source.sha256,
                                            numbered=self.numbered))
-        try:
-            rejects = self._map(landing, rejects)
-        except _PaddedReaderRefusedError as refused:
-            landing = self._strict(landing, refused)
-            rejects = self._map(landing, landing.rejects(self.con))
+        while True:
+            try:
+                rejects = self._map(landing, rejects)
+                break
+            except _PaddedReaderRefusedError as refused:
+                landing = self._next_reader(landing, refused)
+                rejects = landing.rejects(self.con)
         self._resolve()
         self._classify()
         self._write_quarantine(rejects)
@@ -231,13 +238,20 @@ class _BatchRun:
 
     # -- setup ---------------------------------------------------------------------------
 
-    def _strict(self, landing: Landing, refused: _PaddedReaderRefusedError) -> Landing:
-        """The strict reader of a CSV file the padded reader refused (quoted line breaks, or
-        a row it could not pad): it rejects the rows of the wrong shape, with their numbers."""
-        if not isinstance(landing, CsvLanding) or not landing.padded:
-            raise SourceFileError(f"the file cannot be read: {refused.reason}")
-        log.info("%s: %s; read by the strict CSV reader", landing.path.name, refused.reason)
-        return landing.strict()
+    def _next_reader(self, landing: Landing, refused: _PaddedReaderRefusedError) -> Landing:
+        """The next way to read a CSV file DuckDB's reader stopped on: the strict reader (for
+        quoted line breaks, or a row the padded one could not pad), which rejects the rows of
+        the wrong shape with their numbers; then, for a file mixing line breaks (CRLF, LF,
+        CR), a copy with every line break LF, read padded again."""
+        if isinstance(landing, CsvLanding):
+            if landing.padded:
+                log.info("%s: %s; read by the strict CSV reader", landing.path.name,
+                         refused.reason)
+                return landing.strict()
+            if not landing.newlines_normalised and "invalid state" in refused.reason:
+                log.info("%s: %s; line breaks made LF", landing.path.name, refused.reason)
+                return landing.with_newlines_normalised()
+        raise SourceFileError(f"the file cannot be read: {refused.reason}")
 
     def _context(self, landing: Landing) -> Context:
         today = datetime.now(UTC).replace(tzinfo=None)

@@ -195,10 +195,12 @@ class CsvLanding:
         self.encoding: str | None = dialect.encoding
         self.delimiter: str | None = dialect.delimiter
         self.columns = dialect.header
-        self.path = path
+        self.path = self.source_path = path
         if dialect.encoding not in NATIVE_ENCODINGS:
             self.path = _transcode(path, dialect.encoding, workdir)
         self.padded = padded
+        self.workdir = workdir
+        self.newlines_normalised = False
         self._tag = uuid.uuid4().hex[:8]
         self._extra = [f"__cswb_extra_{i}" for i in range(OVERFLOW_COLUMNS)]
 
@@ -207,6 +209,17 @@ class CsvLanding:
         landing = copy.copy(self)
         landing.padded = False
         landing._tag = uuid.uuid4().hex[:8]
+        return landing
+
+    def with_newlines_normalised(self) -> CsvLanding:
+        """The same records from a copy whose line breaks are all LF (DuckDB's reader stops
+        on a file mixing CRLF, LF and lone CR); read padded again. Undecodable bytes are
+        copied as they are, so the reader still quarantines their rows."""
+        landing = copy.copy(self)
+        landing.padded, landing.newlines_normalised = True, True
+        landing._tag = uuid.uuid4().hex[:8]
+        encoding = "utf-8" if self.path != self.source_path else self.dialect.encoding
+        landing.path = _normalise_newlines(self.path, encoding, self.workdir)
         return landing
 
     def _read_csv(self) -> str:
@@ -401,6 +414,22 @@ def _sample_path(path: Path, workdir: Path) -> Path:
     except (OSError, EOFError) as exc:  # EOFError: cut short (an interrupted download)
         raise SourceFileError(f"{path.name} is not a readable gzip file: {exc}") from None
     return sample
+
+
+def _normalise_newlines(path: Path, encoding: str, workdir: Path) -> Path:
+    """Copy a text file with every line break (CRLF, CR, LF) made LF, streaming."""
+    target = workdir / f"newlines-{uuid.uuid4().hex[:8]}.csv"
+    codec = codecs.lookup(encoding).name
+    options: dict[str, Any] = {"encoding": codec, "errors": "surrogateescape", "newline": None}
+    opener: Any = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", **options) as src, \
+                open(target, "w", encoding=codec, errors="surrogateescape", newline="") as dst:
+            while chunk := src.read(8 * 1024 * 1024):
+                dst.write(chunk)
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise SourceFileError(f"{path.name} is not a readable gzip file: {exc}") from None
+    return target
 
 
 def _transcode(path: Path, encoding: str, workdir: Path) -> Path:

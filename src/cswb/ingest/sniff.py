@@ -86,7 +86,8 @@ def sniff_delimiter(text: str, quote: str = '"') -> str:
 
 def read_header(text: str, delimiter: str, quote: str = '"') -> list[str]:
     """Column names from the first record; blanks and repeats made unique."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=quote)
+    # universal newlines: a file whose lines end in a lone CR has a header too
+    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter, quotechar=quote)
     try:
         raw = next(reader)
     except StopIteration:
