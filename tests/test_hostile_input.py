@@ -479,3 +479,14 @@ def test_mixed_and_lone_cr_line_breaks(tmp_path: Path, store: AnalyticStore,
     s = ingest_with(store, settings, mapping(), write(tmp_path, text))
     assert s.reconciles and s.inserted == 40 and s.quarantined == 0
     assert rows(store, "SELECT max(source_row) FROM calls") == [(40,)]
+
+
+def test_jsonl_mixing_crlf_and_lone_cr_keeps_every_record(
+        tmp_path: Path, store: AnalyticStore, settings: Settings) -> None:
+    records = [json.dumps(dict(zip(HEADER.split(","), good_row(i).split(","), strict=True)))
+               for i in range(1, 7)]
+    ends = ["\r\n", "\r", "\n", "\r\n", "\r", "\r\n"]
+    text = "".join(r + e for r, e in zip(records, ends, strict=True))
+    s = ingest_with(store, settings, mapping(file={"format": "jsonl"}),
+                    write(tmp_path, text, "calls.jsonl"))
+    assert s.reconciles and s.inserted == 6 and s.quarantined == 0

@@ -154,7 +154,7 @@ def open_landing(source: SourceFile, spec: FileSpec, max_line_bytes: int,
     if source.file_format == "parquet":
         return ParquetLanding(source.path, con)
     if source.file_format == "jsonl":
-        return JsonLinesLanding(source.path, max_line_bytes, con)
+        return JsonLinesLanding(source.path, max_line_bytes, con, workdir)
     raise SourceFileError(f"unsupported file format {source.file_format!r}")
 
 
@@ -416,6 +416,25 @@ def _sample_path(path: Path, workdir: Path) -> Path:
     return sample
 
 
+def _has_lone_cr(path: Path) -> bool:
+    """Whether a file has a CR that does not start a CRLF (a line break of its own)."""
+    opener: Any = gzip.open if path.suffix.lower() == ".gz" else open
+    previous = b""
+    try:
+        with opener(path, "rb") as handle:
+            while chunk := handle.read(8 * 1024 * 1024):
+                joined = previous + chunk
+                # a CR at the end of a chunk waits for the next: it may start a CRLF
+                waits = joined.endswith(b"\r")
+                alone = joined.replace(b"\r\n", b"")
+                if b"\r" in (alone[:-1] if waits else alone):
+                    return True
+                previous = b"\r" if waits else b""
+    except (OSError, EOFError) as exc:
+        raise SourceFileError(f"{path.name} cannot be read: {exc}") from None
+    return previous == b"\r"
+
+
 def _normalise_newlines(path: Path, encoding: str, workdir: Path) -> Path:
     """Copy a text file with every line break (CRLF, CR, LF) made LF, streaming."""
     target = workdir / f"newlines-{uuid.uuid4().hex[:8]}.csv"
@@ -607,8 +626,12 @@ class JsonLinesLanding:
     _IS_OBJECT = "coalesce(CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' END, false)"
     """True for a line holding a JSON object; never evaluates ``json_type`` on invalid JSON."""
 
-    def __init__(self, path: Path, max_line_bytes: int, con: duckdb.DuckDBPyConnection) -> None:
-        self.path = path
+    def __init__(self, path: Path, max_line_bytes: int, con: duckdb.DuckDBPyConnection,
+                 workdir: Path | None = None) -> None:
+        # DuckDB's line reader drops the first byte of a line after a lone CR that follows
+        # CRLF lines: such a file is read from a copy with LF line breaks
+        self.path = (_normalise_newlines(path, "utf-8", workdir)
+                     if workdir is not None and _has_lone_cr(path) else path)
         self.max_line_bytes = max_line_bytes
         self._tag = uuid.uuid4().hex[:8]
         keys = con.execute(
