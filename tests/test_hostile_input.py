@@ -165,6 +165,8 @@ def test_unbalanced_quote_keeps_the_swallowed_text(tmp_path: Path, store: Analyt
     assert {r[0] for r in quarantined} <= {"unbalanced_quote", "too_many_columns",
                                             "missing_columns"}
     assert "555" not in text  # phone numbers are scrubbed from raw text
+    details = " ".join(r[0] for r in rows(store, "SELECT detail FROM quarantine"))
+    assert "the record runs over" in details  # the swallowed rows are said to be in it
 
 
 def test_impossible_and_far_future_dates(tmp_path: Path, store: AnalyticStore,
@@ -490,3 +492,22 @@ def test_jsonl_mixing_crlf_and_lone_cr_keeps_every_record(
     s = ingest_with(store, settings, mapping(file={"format": "jsonl"}),
                     write(tmp_path, text, "calls.jsonl"))
     assert s.reconciles and s.inserted == 6 and s.quarantined == 0
+
+
+@pytest.mark.parametrize(("text", "scrubbed"), [
+    ('{"phone": "(312) 555-0199"', '{"phone": "[phone]"'),
+    ("x,+44 7700 900123,y", "x,[phone],y"),
+    ("+1 (312) 555-0199", "[phone]"),
+    ("3125550199,555-0198", "[phone],[phone]"),
+    ("EventDate:1610000000000,", "EventDate:1610000000000,"),  # a time, not a phone
+    ("2021-06-03 10:02:00,38.589964,-100.250012,P21-0000008",
+     "2021-06-03 10:02:00,38.589964,-100.250012,P21-0000008"),
+    ("mail a.b@example.org", "mail [email]"),
+])
+def test_raw_text_scrubbing(text: str, scrubbed: str) -> None:
+    import duckdb
+
+    from cswb.ingest.readers import _scrub_sql
+
+    assert duckdb.connect().execute(f"SELECT {_scrub_sql('?')}", [text]).fetchone() == (
+        scrubbed,)

@@ -48,7 +48,11 @@ _REJECT_REASONS = {
 }
 
 _SCRUB_PATTERNS = (
-    (r"(\+?1[ .-]?)?\(?[0-9]{3}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}", "[phone]"),
+    # international numbers (a leading +), then North American ones; neither inside a longer
+    # run of digits (an epoch-millisecond time is no phone number)
+    (r"(^|[^0-9])\+[0-9]{1,3}[ .-]?\(?[0-9][0-9 .()-]{5,16}[0-9]\b", r"\1[phone]"),
+    (r"(^|[^0-9+])(1[ .-]?)?\(?[0-9]{3}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}\b", r"\1[phone]"),
+    (r"(^|[^0-9.+-])[0-9]{3}-[0-9]{4}\b", r"\1[phone]"),  # a local number: 555-0144
     (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[email]"),
 )
 """Applied to the raw text of records that could not be split into columns, whose identifying
@@ -318,7 +322,7 @@ class CsvLanding:
         return [
             Reject(int(line) - offset,
                    _REJECT_REASONS.get(etype, QuarantineReason.MALFORMED_RECORD),
-                   _detail(message), text or "")
+                   _detail(message) + _spanned(text or ""), text or "")
             for line, etype, message, text in rows
         ]
 
@@ -389,6 +393,16 @@ def is_quoted_newline_error(exc: BaseException) -> bool:
     """Whether DuckDB refused to pad rows because the file has quoted line breaks."""
     return isinstance(exc, duckdb.Error) and "null_padding in conjunction with quoted new " \
         "lines" in str(exc)
+
+
+def _spanned(text: str) -> str:
+    """More detail for a rejected record over several lines: an unclosed quote makes the
+    rows after it part of one field, so they are in this record, not read as rows."""
+    lines = text.count("\n") + 1
+    if lines < 2:
+        return ""
+    return (f" (the record runs over {lines} lines of the file: the rows after the unclosed "
+            "quote are inside it, in its raw text, and are not counted as rows read)")
 
 
 def _detail(message: str | None) -> str:
