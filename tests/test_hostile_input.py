@@ -511,3 +511,18 @@ def test_raw_text_scrubbing(text: str, scrubbed: str) -> None:
 
     assert duckdb.connect().execute(f"SELECT {_scrub_sql('?')}", [text]).fetchone() == (
         scrubbed,)
+
+
+@pytest.mark.parametrize("case", [
+    (gzip.compress(b"id,received\n1,2021-06-01 10:00:00\n"), "utf-8", "is a gzip file"),
+    ("id,received\n".encode("utf-16"), "utf-8", "is UTF-16 .* declares file.encoding: utf-8"),
+    (bytes(range(256)) * 64, "auto", "is not text"),
+    (b"PK\x03\x04" + b"\x00" * 100, "auto", "Excel workbook"),
+])
+def test_a_file_that_is_not_delimited_text_says_what_it_looks_like(
+        tmp_path: Path, store: AnalyticStore, settings: Settings,
+        case: tuple[bytes, str, str]) -> None:
+    content, declared, message = case
+    path = write(tmp_path, content)
+    with pytest.raises(SourceFileError, match=message):
+        ingest_with(store, settings, mapping(file={"encoding": declared}), path)

@@ -117,8 +117,44 @@ def sniff(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
         sample = handle.read(SAMPLE_BYTES)
     if not sample.strip():
         raise SourceFileError(f"{path.name} is empty")
+    _refuse_non_text(path, sample, encoding)
     enc = sniff_encoding(sample) if encoding == "auto" else normalise_encoding(encoding)
     text = decode_sample(sample, enc)
     delim = sniff_delimiter(text, quote) if delimiter == "auto" else delimiter
     names = read_header(text, delim, quote) if header else unique_names(column_names or [])
     return Dialect(enc, delim, names)
+
+
+_SIGNATURES = (
+    (b"\x1f\x8b", "a gzip file: name it with .gz (calls.csv.gz) and cswb reads it"),
+    (b"PK\x03\x04", "a zip archive or an Excel workbook: for a workbook set file.format: "
+                    "excel (or name it .xlsx)"),
+    (b"PAR1", "a Parquet file: set file.format: parquet (or name it .parquet)"),
+    (b"%PDF", "a PDF document, not a data export"),
+)
+
+
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 13))
+
+
+def _refuse_non_text(path: Path, sample: bytes, encoding: str) -> None:
+    """A clear error for a file that is no delimited text in the declared encoding (binary,
+    or UTF-16 declared as UTF-8), rather than a parser's complaint about its first line."""
+    for magic, what in _SIGNATURES:
+        if sample.startswith(magic):
+            raise SourceFileError(f"{path.name} is {what}")
+    has_bom = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    zeros = sample.count(0) / len(sample)
+    if zeros > 0.2 and not has_bom:
+        raise SourceFileError(
+            f"{path.name} is not text: {zeros:.0%} of its first bytes are zero (UTF-16 "
+            "without a byte-order mark? set file.encoding: utf-16; or a binary file)")
+    control = (len(sample) - len(sample.translate(None, _CONTROL))) / len(sample)
+    if control > 0.05 and not has_bom:
+        raise SourceFileError(
+            f"{path.name} is not text: {control:.0%} of its first bytes are control "
+            "characters (a binary or compressed file?)")
+    if has_bom and encoding not in ("auto", "utf-16", "utf16", "utf-16le", "utf-16be"):
+        raise SourceFileError(
+            f"{path.name} is UTF-16 (it starts with a byte-order mark) but the mapping "
+            f"declares file.encoding: {encoding}: declare utf-16 or auto")
