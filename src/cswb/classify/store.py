@@ -264,12 +264,13 @@ REVIEW_COLUMNS: tuple[str, ...] = (
 """Columns of the review list, in order."""
 
 
-def review_list(store: AnalyticStore, *, source: str | None = None, limit: int = 50,
+def review_list(store: AnalyticStore, *, source: str | None = None, limit: int | None = 50,
                 include_all: bool = False) -> pa.Table:
     """Call classes an analyst should look at, the most frequent first.
 
     By default only classes the classifier marked for review (low confidence or unknown);
     ``include_all`` lists every class. ``calls`` is how many stored calls each class covers.
+    ``limit`` caps the list (None or 0: every class).
     """
     where = ["true" if include_all else "k.review"]
     if source is not None:
@@ -286,6 +287,6 @@ def review_list(store: AnalyticStore, *, source: str | None = None, limit: int =
               USING (class_key)
             WHERE {' AND '.join(where)}
             ORDER BY n.calls DESC, k.source, call_type
-            LIMIT {int(limit)}""").to_arrow_table()
+            {f"LIMIT {int(limit)}" if limit else ""}""").to_arrow_table()
     finally:
         con.close()

@@ -21,13 +21,17 @@ from cswb.files import atomic_write
 def review_command(
     ctx: typer.Context,
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
-    limit: Annotated[int, typer.Option(help="Classes listed.")] = 50,
+    limit: Annotated[int | None, typer.Option(
+        min=0, help="Classes listed, 0 for all [default: 50 on screen, all with --output]."
+    )] = None,
     all_classes: Annotated[bool, typer.Option(
         "--all", help="Every class, not only those marked for review.")] = False,
     output: Annotated[Path | None, typer.Option(
         help="Write the list as CSV (to edit, then set overrides).", dir_okay=False)] = None,
 ) -> None:
     """Call classes to review (low confidence or unknown), those with the most calls first."""
+    if limit is None:
+        limit = 0 if output is not None else 50
     table = review_list(store_of(ctx), source=source, limit=limit, include_all=all_classes)
     rows = table.to_pylist()
     if output is not None:
