@@ -526,3 +526,18 @@ def test_a_file_that_is_not_delimited_text_says_what_it_looks_like(
     path = write(tmp_path, content)
     with pytest.raises(SourceFileError, match=message):
         ingest_with(store, settings, mapping(file={"encoding": declared}), path)
+
+
+def test_every_mapping_problem_is_reported_at_once() -> None:
+    from cswb.ingest.mapping import parse_mapping
+
+    bad = mapping(time_zone="Mars/Olympus", value_maps={"origin": {"values": {"OFF": "radio"}},
+                                                         "priority": {"values": {"P1": 9}}})
+    bad["timestamps"] = {"received_at": {"column": "received"}}  # no formats
+    with pytest.raises(MappingError) as caught:
+        parse_mapping(bad, "bad.yaml")
+    message = str(caught.value)
+    assert "time_zone" in message and "Mars/Olympus" in message
+    assert "formats" in message
+    assert "value_maps: origin: ['radio'] not in" in message
+    assert "priority: ['9'] not in" in message

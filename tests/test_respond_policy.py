@@ -116,6 +116,15 @@ def test_rule_shadowed_by_a_wider_earlier_rule_is_unreachable() -> None:
     assert "rule 'narrow' (rule 2) is unreachable" in message
 
 
+def test_every_problem_across_rules_is_listed() -> None:
+    every_category = list(TAXONOMY_CATEGORIES)
+    message = _error(_policy(_rule("a", categories=["medical"]), _rule("a", categories=["fire"]),
+                             _rule("all", categories=every_category),
+                             _rule("late", categories=["traffic"])))
+    assert "rule 'a' (rule 2): id already used by rule 1" in message
+    assert "rule 'late' (rule 4) is unreachable" in message
+
+
 def test_narrower_rule_before_a_wider_one_is_fine() -> None:
     policy = policy_from_data(_policy(
         _rule("narrow", tier="co_response", flags={"all": ["suicide", "weapon"]}),

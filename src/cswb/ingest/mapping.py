@@ -300,40 +300,50 @@ class Mapping(_Model):
             raise ValueError("map initial_call_type or final_call_type")
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Mapping:
-        if self.record_id and self.natural_key:
-            raise ValueError("give record_id or natural_key, not both")
-        if not self.record_id and not self.natural_key:
-            raise ValueError("give record_id, or natural_key (a list of columns)")
-        known = set(TIME_FIELDS) | set(TEXT_FIELDS) | {"*"}
-        unknown = sorted(set(self.placeholders) - known)
-        if unknown:
-            raise ValueError(f"placeholders for unknown fields {unknown}")
-        identifying = set(self.identifying.all)
-        leaked = sorted(identifying & set(self.used_columns()))
-        if leaked:
-            raise ValueError(f"columns {leaked} are marked identifying but are mapped to fields")
-        self._check_map_values()
-        return self
-
-    def _check_map_values(self) -> None:
+    @field_validator("value_maps")
+    @classmethod
+    def _known_map_values(cls, value: dict[str, ValueMap]) -> dict[str, ValueMap]:
+        """Every value map's targets are values of its field (all problems at once)."""
         allowed: dict[str, set[Any]] = {
             "disposition_group": {g.value for g in DispositionGroup},
             "origin": {o.value for o in Origin},
             "priority": {1, 2, 3, 4},
         }
-        unknown = sorted(set(self.value_maps) - set(allowed))
+        problems = []
+        unknown = sorted(set(value) - set(allowed))
         if unknown:
-            raise ValueError(f"value_maps: unknown {unknown}; use {sorted(allowed)}")
-        for name, vmap in self.value_maps.items():
+            problems.append(f"unknown {unknown}; use {sorted(allowed)}")
+        for name, vmap in value.items():
+            if name not in allowed:
+                continue
             targets = [*vmap.values.values(), *(p.value for p in vmap.patterns)]
             if vmap.default is not None:
                 targets.append(vmap.default)
             bad = sorted({str(t) for t in targets if t not in allowed[name]})
             if bad:
-                known = sorted(map(str, allowed[name]))
-                raise ValueError(f"value_maps.{name}: {bad} not in {known}")
+                problems.append(f"{name}: {bad} not in {sorted(map(str, allowed[name]))}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Mapping:
+        problems = []
+        if self.record_id and self.natural_key:
+            problems.append("give record_id or natural_key, not both")
+        if not self.record_id and not self.natural_key:
+            problems.append("give record_id, or natural_key (a list of columns)")
+        known = set(TIME_FIELDS) | set(TEXT_FIELDS) | {"*"}
+        unknown = sorted(set(self.placeholders) - known)
+        if unknown:
+            problems.append(f"placeholders for unknown fields {unknown}")
+        identifying = set(self.identifying.all)
+        leaked = sorted(identifying & set(self.used_columns()))
+        if leaked:
+            problems.append(f"columns {leaked} are marked identifying but are mapped to fields")
+        if problems:  # every one, not the first
+            raise ValueError("; ".join(problems))
+        return self
 
     def column_spec(self, field: str) -> ColumnSpec | None:
         """The source column(s) of a canonical text field, if the mapping fills it."""
@@ -397,7 +407,8 @@ def parse_mapping(data: Any, origin: str = "mapping") -> Mapping:
         return Mapping.model_validate(data)
     except ValidationError as exc:
         problems = "\n".join(
-            f"  - {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            f"  - {'.'.join(str(p) for p in err['loc']) or '(top)'}: "
+            f"{str(err['msg']).removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         raise MappingError(f"{origin} is not a valid mapping:\n{problems}") from None

@@ -208,17 +208,20 @@ class Policy(BaseModel):
     def _reachable(self) -> Policy:
         if not self.rules:
             raise ValueError("a policy needs at least one rule")
+        problems: list[str] = []
         seen: dict[str, int] = {}
         for index, rule in enumerate(self.rules):
             if rule.id in seen:
-                raise ValueError(f"rule {rule.id!r} (rule {index + 1}): id already used by "
-                                 f"rule {seen[rule.id] + 1}")
-            seen[rule.id] = index
-            for earlier in self.rules[:index]:
-                if earlier.shadows(rule):
-                    raise ValueError(
-                        f"rule {rule.id!r} (rule {index + 1}) is unreachable: every call it "
-                        f"matches is already matched by earlier rule {earlier.id!r}")
+                problems.append(f"rule {rule.id!r} (rule {index + 1}): id already used by "
+                                f"rule {seen[rule.id] + 1}")
+            seen.setdefault(rule.id, index)
+            shadow = next((e for e in self.rules[:index] if e.shadows(rule)), None)
+            if shadow is not None:
+                problems.append(
+                    f"rule {rule.id!r} (rule {index + 1}) is unreachable: every call it "
+                    f"matches is already matched by earlier rule {shadow.id!r}")
+        if problems:  # every one, not the first
+            raise ValueError("; ".join(problems))
         return self
 
     def tier_for(self, category: str | None, flags: Iterable[str] | None,
