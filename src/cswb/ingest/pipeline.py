@@ -317,17 +317,8 @@ class _BatchRun:
         sql = self.sql
         query = sql.query(source, "resolve_ids" if has_resolve else None,
                           CODE_DIM if sql.code_keys() else None,
-                          LOCATION_DIM if sql.has_location() else None)
-        # The file is kept in the store: a row not stored keeps only what the quarantine may
-        # show (its record, location generalised; a malformed row's text, scrubbed), never
-        # its fields as read, which may hold identifying values or an exact address. Built
-        # over list columns that are NULL for every stored row, so they cost little there.
-        # A malformed row's fields are out of place (an address may sit in the latitude, a
-        # phone in the longitude): nothing mapped from them is kept, only its scrubbed text.
-        content = [c for c in [*sql.output_columns(), "_dq_orig"] if c != "source_row"]
-        cleared = ", ".join(f"CASE WHEN _raw_text IS NULL THEN {c} END AS {c}" for c in content)
-        query = (f"SELECT * EXCLUDE (_raw, _fields) REPLACE ({cleared}) FROM "
-                 f"{sql.with_raw_map(landing.with_text(f'({query})'))}")
+                          LOCATION_DIM if sql.has_location() else None,
+                          raw_text=landing.text_sql())
         # One file, in file order: stored rows have no _route; the few quarantined and
         # repeated rows stay in it too (the calls view skips them) and are copied out below.
         with watch_query(self.con, self.progress):

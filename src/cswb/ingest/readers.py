@@ -4,10 +4,10 @@ Each adapter turns a file into a :class:`Landing`: SQL that yields one row per r
 ``_ord`` (1-based ordinal among the records it yields), an optional ``_fault`` (a quarantine
 reason for a record that was read but is malformed), ``_fields`` (only for such a record: its
 fields as read, a list) and every source column as VARCHAR. The raw text of a malformed record
-is built from its ``_fields`` by :meth:`Landing.with_text` when the quarantine is written, over
-those few records only. Records the adapter could not yield at all (a CSV row with the wrong
-number of fields, undecodable bytes, an unclosed quote) are reported by :meth:`Landing.rejects`
-after a scan, with their data row numbers, so that nothing is lost.
+is built from its ``_fields`` by the SQL of :meth:`Landing.text_sql`, which the mapping pass
+runs for those few records only. Records the adapter could not yield at all (a CSV row with
+the wrong number of fields, undecodable bytes, an unclosed quote) are reported by
+:meth:`Landing.rejects` after a scan, with their data row numbers, so that nothing is lost.
 """
 
 from __future__ import annotations
@@ -92,9 +92,9 @@ class Landing(Protocol):
         """
         ...
 
-    def with_text(self, relation: str) -> str:
-        """SQL of ``relation`` (rows with ``_fields``) with ``_raw_text`` added: a malformed
-        record's raw text, scrubbed (NULL for the others)."""
+    def text_sql(self) -> str:
+        """SQL over a scanned row: a malformed record's raw text from its ``_fields``,
+        scrubbed (NULL for the others)."""
         ...
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
@@ -177,7 +177,7 @@ class CsvLanding:
     reader is *padded*: it declares :data:`OVERFLOW_COLUMNS` columns beyond the header and pads a
     short row with NULLs (an empty field reads as ``''``: the reader's null string is a
     sentinel no field holds), so such rows are yielded, in order, with ``_fault`` set and their
-    fields in ``_fields`` (their text, re-quoted and scrubbed, comes from :meth:`with_text`).
+    fields in ``_fields`` (their text, re-quoted and scrubbed, comes from :meth:`text_sql`).
     Every record then keeps its position, and the rows need no renumbering. DuckDB's parallel
     reader cannot pad rows in a file with quoted line breaks; for such a file :meth:`strict`
     gives the strict reader, which rejects those rows (reported by :meth:`rejects` with their
@@ -247,15 +247,20 @@ class CsvLanding:
     def scan(self, numbered: bool = True) -> str:
         cols = ", ".join(_ident(c) for c in self.columns)
         if not self.padded:
-            head = f"NULL::VARCHAR AS _fault, NULL::VARCHAR[] AS _fields, {cols}"
+            head = (f"NULL::VARCHAR AS _fault, NULL::VARCHAR[] AS _fields, "
+                    f"NULL::INTEGER AS _shift, {cols}")
         else:
             # an empty field reads as '' (NULL from the strict reader): the mapping's null
-            # handling treats both alike. Only references here: a malformed row's text is built
-            # later over those rows alone (an expression that repeats a subexpression inside a
-            # CASE is hoisted by DuckDB and computed for every row).
-            names = ", ".join(_ident(c) for c in [*self.columns, *self._extra])
-            head = (f"{self._fault_sql()} AS _fault, CASE WHEN {self._fault_sql()} IS NOT NULL "
-                    f"THEN [{names}] END AS _fields, {cols}")
+            # handling treats both alike. A malformed row's fields, and how far they moved
+            # (fields set less the header's count), only under CASEs whose branches repeat no
+            # subexpression (DuckDB hoists a repeated one out of a CASE, for every row).
+            every = [*self.columns, *self._extra]
+            names = ", ".join(_ident(c) for c in every)
+            count = " + ".join(f"({_ident(c)} IS NOT NULL)::INTEGER" for c in every)
+            fault = self._fault_sql()
+            head = (f"{fault} AS _fault, CASE WHEN {fault} IS NOT NULL THEN [{names}] END "
+                    f"AS _fields, CASE WHEN {fault} IS NOT NULL THEN {count} - "
+                    f"{len(self.columns)} END AS _shift, {cols}")
         if not numbered:  # WITH ORDINALITY would make DuckDB read the file on one thread
             return f"(SELECT NULL::BIGINT AS _ord, {head} FROM {self._read_csv()})"
         return f"(SELECT ordinality AS _ord, {head} FROM {self._read_csv()} WITH ORDINALITY)"
@@ -267,26 +272,22 @@ class CsvLanding:
                 f"WHEN {_ident(self._extra[0])} IS NOT NULL "
                 f"THEN {_lit(QuarantineReason.TOO_MANY_COLUMNS)} END")
 
-    def with_text(self, relation: str) -> str:
-        """``relation`` (rows with ``_fields``) with ``_raw_text``: a faulty row's fields
-        re-quoted where needed, joined, scrubbed.
+    def text_sql(self) -> str:
+        """A faulty row's fields re-quoted where needed, joined, scrubbed.
 
         Its fields are out of place, so identifying ones cannot be dropped by name: a row with
         ``d`` fields too many (or too few) holds an identifying column's value within ``d``
         places after (or before) that column's own, and every field in that window is withheld;
-        house numbers in the windows of the location's columns are generalised; phone numbers
-        and e-mail addresses anywhere are scrubbed.
+        house numbers in the windows of the location's columns are cut to the hundred block;
+        phone numbers and e-mail addresses anywhere are scrubbed.
 
         The mapping pass computes it while it reads the file, so that no field as read is
         written: one ``CASE`` whose work is a lambda over the field list, which DuckDB runs
         only for the faulty rows (an expression repeated outside a lambda would be hoisted out
         of the ``CASE`` and run for every row).
         """
-        shift = f"len(list_filter(_fields, lambda _x: _x IS NOT NULL)) - {len(self.columns)}"
-        return (f"(SELECT * EXCLUDE (_shift), CASE WHEN _fields IS NOT NULL "
-                f"THEN {self._text_sql('_fields', '_shift', requote=True)} END AS _raw_text FROM "
-                f"(SELECT *, CASE WHEN _fields IS NOT NULL THEN {shift} END AS _shift "
-                f"FROM {relation}))")
+        return (f"CASE WHEN _fields IS NOT NULL "
+                f"THEN {self._text_sql('_fields', '_shift', requote=True)} END")
 
     def _text_sql(self, fields: str, shift: str, requote: bool) -> str:
         """SQL of a faulty record's text (see :func:`fields_text_sql`)."""
@@ -535,12 +536,11 @@ class ArrowLanding:
         cols = ", ".join(f"c{i} AS {_ident(c)}" for i, c in enumerate(self.columns))
         return f"(SELECT _ord, _fault, _fields, {cols} FROM {self.name})"
 
-    def with_text(self, relation: str) -> str:
+    def text_sql(self) -> str:
         if not self.faults or self.layout is None:
-            return f"(SELECT *, NULL::VARCHAR AS _raw_text FROM {relation})"
+            return "NULL::VARCHAR"
         text = fields_text_sql("_fields", "0", self.layout, requote=True)
-        return (f"(SELECT *, CASE WHEN _fields IS NOT NULL THEN {text} END AS _raw_text "
-                f"FROM {relation})")
+        return f"CASE WHEN _fields IS NOT NULL THEN {text} END"
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
         return list(self.skipped)
@@ -615,8 +615,8 @@ class ParquetLanding:
                 f"NULL::VARCHAR[] AS _fields, {cols} "
                 f"FROM read_parquet({_lit(str(self.path))}, file_row_number = true))")
 
-    def with_text(self, relation: str) -> str:
-        return f"(SELECT *, NULL::VARCHAR AS _raw_text FROM {relation})"
+    def text_sql(self) -> str:
+        return "NULL::VARCHAR"
 
     def rejects(self, con: duckdb.DuckDBPyConnection) -> list[Reject]:
         return []
@@ -693,8 +693,8 @@ class JsonLinesLanding:
         return [Reject(int(line), _REJECT_REASONS.get(t, QuarantineReason.MALFORMED_RECORD),
                        t, text or "") for line, t, text in rows]
 
-    def with_text(self, relation: str) -> str:
-        return f"(SELECT *, {_scrub_sql('_fields[1]')} AS _raw_text FROM {relation})"
+    def text_sql(self) -> str:
+        return _scrub_sql("_fields[1]")
 
 
 def _json_path(key: str) -> str:

@@ -16,9 +16,9 @@ depends on each row (timestamps, coordinates, ids) runs in the main query, whose
 
 Rows are never dropped here: a row to store leaves with a null ``_route``; others with
 ``quarantine``, or ``resolve`` when its id repeats or is already stored, and carry ``_raw``,
-their source columns (less identifying ones, the location generalised) as a list, which the
-ingest turns into the ``_record`` the quarantine shows (:meth:`CallSql.with_raw_map`) before
-the file is written: the store never holds a row's fields as read.
+``_record``, the map the quarantine shows (source columns less identifying ones, the location
+generalised, :meth:`CallSql.record_sql`), and a malformed row carries its scrubbed text: the
+store never holds a row's fields as read.
 """
 
 from __future__ import annotations
@@ -163,9 +163,13 @@ class CallSql:
         """Stages ``t`` (trimmed columns) and ``n`` (their text, nulls made NULL) over ``source``.
 
         Few values have spaces around them, and trimming copies the string: only those are.
+        A malformed row's fields are out of place (an address may sit under the latitude, a
+        phone under the longitude), so none is read by name: its canonical values are NULL
+        and only its scrubbed text is kept.
         """
         trims = ", ".join(
-            f"CASE WHEN starts_with({ident(c)}, ' ') OR ends_with({ident(c)}, ' ') "
+            f"CASE WHEN _fault IS NOT NULL THEN NULL "
+            f"WHEN starts_with({ident(c)}, ' ') OR ends_with({ident(c)}, ' ') "
             f"THEN trim({ident(c)}) ELSE {ident(c)} END AS {t}"
             for c, t in self._trim_names.items())
         texts = ", ".join(f"{self._null_tokens(t)} AS {self.text(c)}"
@@ -489,10 +493,10 @@ class CallSql:
         hidden = set(self.m.identifying.all)
         return [c for c in self.ctx.source_columns if c not in hidden]
 
-    def raw_values(self) -> str:
-        """SQL of a row's source columns (see :meth:`_raw_columns`) as a list, as the
-        quarantine may show them: the location generalised (the lookup's ``_location``, under
-        the location's first column), coordinates rounded, the rest as read.
+    def record_sql(self) -> str:
+        """SQL of the record the quarantine shows for a row: its source columns (see
+        :meth:`_raw_columns`) by name, the location generalised (the lookup's ``_location``,
+        under the location's first column), coordinates rounded, the rest as read.
 
         Built only for the few rows not stored (the main query puts it under a ``CASE``) and
         from values every row has anyway, so nothing here is computed for the rows stored,
@@ -503,7 +507,7 @@ class CallSql:
             else loc_spec.source_columns
         coord_cols = {c for n in ("latitude", "longitude")
                       if (s := self.m.column_spec(n)) for c in s.source_columns}
-        items = []
+        keys, items = [], []
         for col in self._raw_columns():
             value = f"nullif(CAST({ident(col)} AS VARCHAR), '')"
             if col in loc_cols:
@@ -511,16 +515,9 @@ class CallSql:
             elif col in coord_cols:
                 value = (f"coalesce(CAST(round(TRY_CAST({ident(col)} AS DOUBLE), 3) AS VARCHAR), "
                          f"{value})")
+            keys.append(lit(col))
             items.append(value)
-        return "[" + ", ".join(items) + "]"
-
-    def with_raw_map(self, relation: str, values: str = "_raw") -> str:
-        """``relation`` with ``_record``: the map kept in the quarantine, column name to text,
-        from its list column ``values`` (:meth:`raw_values`)."""
-        keys = ", ".join(lit(c) for c in self._raw_columns())
-        items = ", ".join(f"{values}[{i}]" for i in range(1, len(self._raw_columns()) + 1))
-        record = f"CASE WHEN {values} IS NOT NULL THEN MAP([{keys}], [{items}]) END"
-        return f"(SELECT *, {record} AS _record FROM {relation})"
+        return f"MAP([{', '.join(keys)}], [{', '.join(items)}])"
 
     # -- output ----------------------------------------------------------------------------
 
@@ -584,12 +581,14 @@ class CallSql:
         return out
 
     def query(self, source: str, resolve_ids: str | None = None, code_dim: str | None = None,
-              location_dim: str | None = None) -> str:
-        """The main query: stored columns plus ``_route``, ``_reason``, ``_raw``, ``_dq_orig``.
+              location_dim: str | None = None, raw_text: str = "NULL::VARCHAR") -> str:
+        """The main query: stored columns plus ``_route``, ``_reason``, ``_record``,
+        ``_raw_text`` and ``_dq_orig``.
 
         ``resolve_ids`` names a table of id hashes (column ``h``, see :meth:`prepass_sql`) that
         repeat in this file or are already stored; their rows are routed to ``resolve`` and
-        compared after the scan.
+        compared after the scan. ``raw_text`` is the landing's SQL of a malformed row's
+        scrubbed text (:meth:`cswb.ingest.readers.Landing.text_sql`).
         """
         resolve = f"hash(_rid) IN (SELECT h FROM {resolve_ids})" if resolve_ids else "false"
         coords = (self._coordinates_valid() if self.m.column_spec("latitude")
@@ -605,11 +604,12 @@ o AS (SELECT *, {self._call_at_sql()}, {coords} AS _coords_ok FROM ({self.stage_
 c AS (SELECT *, {self._flags_sql()} AS _flags, {self.reason_sql()} AS _reason,
       {resolve} AS _resolve FROM o)
 SELECT {stored},
-       {self._originals_sql()} AS _dq_orig, _reason, _fields,
+       {self._originals_sql()} AS _dq_orig, _reason,
        CASE WHEN _reason IS NOT NULL THEN 'quarantine' WHEN _resolve THEN 'resolve'
             END AS _route,
        CASE WHEN _fault IS NULL AND (_reason IS NOT NULL OR _resolve)
-            THEN {self.raw_values()} END AS _raw
+            THEN {self.record_sql()} END AS _record,
+       {raw_text} AS _raw_text
 FROM c
 """
 
