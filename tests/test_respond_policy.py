@@ -213,3 +213,14 @@ def test_random_policy_sql_matches_python(rules: list[dict[str, Any]],
         return  # about half the random policies are invalid (shadowed rules...): tested above
     expected = [(policy.tier_for(*row).value, policy.rule_for(*row)) for row in rows]
     assert _sql_tiers(policy, rows) == expected
+
+
+def test_policy_files_that_are_no_text_or_too_deep(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"name: caf\xe9\ndefault_tier: police\nrules: []\n")
+    with pytest.raises(PolicyError, match="is not UTF-8"):
+        load_policy(latin)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: " + "[" * 50_000 + "]" * 50_000 + "\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="nested too deeply"):
+        load_policy(deep)

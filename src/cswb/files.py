@@ -28,13 +28,27 @@ def fsync_dir(folder: Path) -> None:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically: write, fsync, rename, fsync the folder."""
+    """Replace ``path`` with ``text`` atomically: write, fsync, rename, fsync the folder.
+
+    A symbolic link is followed (its target is replaced, not the link); anything but a
+    regular file (a device such as ``/dev/stdout``, a folder) is refused rather than replaced,
+    and a folder that cannot be written is a clear error.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists() and not path.is_file():
+        raise SourceFileError(f"{path} is not a regular file: write to a file path")
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SourceFileError(f"cannot write {path}: {exc.strerror or exc}") from None
     fsync_dir(path.parent)
 
 
@@ -66,8 +80,13 @@ def read_csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, s
     reader = csv.DictReader(io.StringIO(read_text_file(path), newline=""), strict=True,
                             restkey=_EXTRA)
     records = []
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
     try:
         header = list(reader.fieldnames or [])
+        repeated = sorted({h for h in header if header.count(h) > 1})
+        if repeated:  # a dict keeps only the last column of a name: the others would be lost
+            raise SourceFileError(f"{path}: the header repeats the column(s) {repeated}; "
+                                  "give every column its own name")
         for row in reader:
             if row.get(_EXTRA):
                 raise SourceFileError(f"{path} line {reader.line_num}: "
@@ -82,3 +101,7 @@ def read_csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, s
 
 _EXTRA = "\x00extra"
 """Where the CSV reader puts the values of a record beyond the header's columns."""
+
+_FIELD_LIMIT = 16 * 1024 * 1024
+"""The longest field a small CSV may hold (Python's default, 128 KiB, refused a long value
+as "malformed")."""

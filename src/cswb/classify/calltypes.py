@@ -21,10 +21,14 @@ OUTPUT_COLUMNS = ("category", "flags", "confidence", "decided_by", "reason")
 
 def classify_calltypes_file(classifier: Classifier, source: Path, output: Path) -> int:
     """Classify every row of ``source`` into ``output``; return the number of rows."""
+    if output.exists() and output.resolve() == source.resolve():
+        raise SourceFileError(f"{output} is the input file: write the output to another file")
     header, records = read_csv_records(source)
     if "call_type" not in header:
+        hint = next((f"; the header looks delimited by {d!r}: save it comma-separated"
+                     for d in (";", "\t", "|") if len(header) == 1 and d in header[0]), "")
         raise SourceFileError(f"{source}: no 'call_type' column (found: "
-                              f"{', '.join(header) or 'nothing'})")
+                              f"{', '.join(header) or 'nothing'}){hint}")
     clash = [c for c in OUTPUT_COLUMNS if c in header]
     if clash:
         raise SourceFileError(f"{source}: input already has output column(s) {', '.join(clash)}")
@@ -42,6 +46,10 @@ def classify_calltypes_file(classifier: Classifier, source: Path, output: Path) 
             table.column("unknown_reason").to_pylist(), strict=True):
         writer.writerow([*(row.get(c) or "" for c in header), category, ";".join(flags),
                          f"{confidence:.3f}", decided_by, reason or ""])
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SourceFileError(f"cannot create the folder of {output}: "
+                              f"{exc.strerror or exc}") from None
     atomic_write(output, out.getvalue())
     return len(rows)

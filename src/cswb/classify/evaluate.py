@@ -120,14 +120,16 @@ def _category_scores(confusion: dict[str, dict[str, int]], volume: int
     return out
 
 
-def targets_met(evaluation: Evaluation) -> dict[str, bool]:
-    """The held-out-city targets of issue 3, each as met or not."""
+def targets_met(evaluation: Evaluation) -> dict[str, bool | None]:
+    """The held-out-city targets of issue 3, each as met or not (None: it cannot be measured,
+    e.g. BH recall where nothing is labelled behavioural health)."""
     bh = evaluation.categories.get("behavioral_health")
     others = [s for c, s in evaluation.categories.items() if c != "behavioral_health"]
     return {
         "accuracy>=0.93": evaluation.accuracy >= 0.93,
         "macro_f1>=0.80": evaluation.macro_f1 >= 0.80,
-        "bh_recall>=0.90": evaluation.bh_recall is None or evaluation.bh_recall >= 0.90,
+        "bh_recall>=0.90": (None if evaluation.bh_recall is None
+                            else evaluation.bh_recall >= 0.90),
         "bh_share<=0.5pp": bh is None or abs(bh.share_gap_pp) <= 0.5,
         "other_shares<=2pp": all(abs(s.share_gap_pp) <= 2.0 for s in others),
     }

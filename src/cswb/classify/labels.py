@@ -6,6 +6,7 @@ every row and raises :class:`ClassifyError` naming the file, line and problem.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,13 @@ def read_labels(path: Path, taxonomy: Taxonomy) -> list[LabelledType]:
     return out
 
 
+def require_volume(labels: list[LabelledType], path: Path) -> list[LabelledType]:
+    """``labels``, or a clear error when their counts add up to no call (nothing to weigh)."""
+    if not any(label.count for label in labels):
+        raise ClassifyError(f"{path}: every count is 0: there are no calls to weigh")
+    return labels
+
+
 def _labelled(row: dict[str, str | None], taxonomy: Taxonomy, where: str) -> LabelledType:
     call_type = (row.get("call_type") or "").strip()
     if not call_type:
@@ -59,11 +67,10 @@ def _labelled(row: dict[str, str | None], taxonomy: Taxonomy, where: str) -> Lab
     category = (row.get("category") or "").strip()
     if category not in taxonomy.category_codes:
         raise ClassifyError(f"{where}: unknown category {category!r}")
-    raw_count = (row.get("count") or "").strip() or "1"
-    try:
-        count = int(float(raw_count))
-    except ValueError:
-        raise ClassifyError(f"{where}: count {raw_count!r} is not a number") from None
+    raw_count = (row.get("count") or "").strip() or "1"  # no count: one call
+    if not re.fullmatch(r"-?[0-9]{1,15}", raw_count, flags=re.ASCII):
+        raise ClassifyError(f"{where}: count {raw_count!r} is not a whole number of calls")
+    count = int(raw_count)
     if count < 0:
         raise ClassifyError(f"{where}: count {count} is negative")
     return LabelledType((row.get("city") or "").strip(), call_type, count, category,

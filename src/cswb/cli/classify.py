@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from cswb.classify import build_classifier, load_taxonomy
 from cswb.classify.calltypes import classify_calltypes_file
 from cswb.classify.evaluate import Evaluation, predict, score, targets_met
-from cswb.classify.labels import read_labels
+from cswb.classify.labels import read_labels, require_volume
 from cswb.classify.overrides import read_overrides, set_override
 from cswb.cli.common import console, settings_of
 from cswb.errors import ClassifyError
@@ -50,7 +51,7 @@ def evaluate_command(
         return
     if labels is None:
         raise ClassifyError("give --labels FILE.csv, or --cross-city")
-    rows = read_labels(labels, taxonomy)
+    rows = require_volume(read_labels(labels, taxonomy), labels)
     evaluation = score(labels.name, rows, predict(build_classifier(settings), rows), taxonomy)
     if as_json:
         typer.echo(json.dumps(evaluation.as_dict(), indent=2, default=str))
@@ -66,7 +67,7 @@ def _cross_city(settings: Settings, path: Path, as_json: bool, top: int) -> None
                       "pass --labels).")
         return
     taxonomy = load_taxonomy()
-    results = cross_city(read_labels(path, taxonomy),
+    results = cross_city(require_volume(read_labels(path, taxonomy), path),
                          read_overrides(settings.resolved_overrides_path, taxonomy),
                          settings.classify_review_below, settings.classify_model_min_confidence,
                          top)
@@ -105,13 +106,13 @@ def _print_headline(e: Evaluation) -> None:
                   f"{e.bh_share_pct:.2f}% of calls; the behavioral_health category alone: "
                   f"{category_share:.2f}%")
     met = targets_met(e)
-    console.print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}"
-                                          for k, v in met.items()))
+    verdicts = {True: "met", False: "MISSED", None: "not measurable"}
+    console.print("targets: " + ", ".join(f"{k} {verdicts[v]}" for k, v in met.items()))
 
 
 def _print_evaluation(e: Evaluation) -> None:
-    console.print(f"[b]{e.name}[/b]: {e.call_types:,} call types, {e.volume:,} calls; decided by "
-                  + ", ".join(f"{k} {100 * v / e.volume:.1f}%" for k, v in
+    console.print(f"[b]{escape(e.name)}[/b]: {e.call_types:,} call types, {e.volume:,} calls; "
+                  "decided by " + ", ".join(f"{k} {100 * v / e.volume:.1f}%" for k, v in
                               sorted(e.decided_by.items(), key=lambda kv: -kv[1])))
     _print_headline(e)
     table = Table("category", "precision", "recall", "F1", "labelled %", "predicted %", "gap pp",
@@ -150,7 +151,7 @@ def _print_disagreements(result: object) -> None:
     table = Table("call type", "calls", "label", "cswb", "decided by", "known habit",
                   title=f"{result.city}: labels that disagree with the taxonomy rules")
     for d in result.disagreements:
-        table.add_row(d.call_type, f"{d.count:,}", d.label, d.predicted, d.decided_by,
+        table.add_row(escape(d.call_type), f"{d.count:,}", d.label, d.predicted, d.decided_by,
                       d.habit or "")
     console.print(table)
 
@@ -165,7 +166,7 @@ def _print_summary(results: list[Any]) -> None:
         other = max((abs(s.share_gap_pp) for c, s in e.categories.items()
                      if c != "behavioral_health"), default=0.0)
         w = r.without_habits
-        table.add_row(r.city, f"{e.accuracy:.3f}", f"{e.macro_f1:.3f}", _fmt(e.bh_recall),
+        table.add_row(escape(r.city), f"{e.accuracy:.3f}", f"{e.macro_f1:.3f}", _fmt(e.bh_recall),
                       f"{bh.share_gap_pp:+.2f}" if bh else "-", f"{other:.2f}",
                       f"{r.baseline['accuracy']:.3f}", f"{r.baseline['macro_f1']:.3f}",
                       f"{r.rules_only['accuracy']:.3f}", f"{w.accuracy:.3f}" if w else "-",

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cswb.cli.common import console, settings_of, store_of
@@ -80,16 +81,16 @@ def show_policy(ctx: typer.Context, policy: PolicyOption = None, json_out: JsonO
         typer.echo(json.dumps(loaded.model_dump(mode="json", by_alias=True, exclude_none=True),
                               indent=1))
         return
-    table = Table("#", "rule", "tier", "when", title=f"Response policy {loaded.name} "
-                  f"v{loaded.version}: first matching rule wins")
+    table = Table("#", "rule", "tier", "when", title=f"Response policy {escape(loaded.name)} "
+                  f"v{escape(loaded.version)}: first matching rule wins")
     for number, rule in enumerate(loaded.rules, 1):
-        table.add_row(str(number), rule.id, rule.tier.value, rule.describe())
+        table.add_row(str(number), escape(rule.id), rule.tier.value, escape(rule.describe()))
     table.add_row("", "(default)", loaded.default_tier.value, "no rule matched")
     console.print(table)
 
 
 def _print_scenario(result: Scenario) -> None:
-    console.print(f"Policy [b]{result.policy}[/b] v{result.policy_version}: "
+    console.print(f"Policy [b]{escape(result.policy)}[/b] v{escape(result.policy_version)}: "
                   f"{result.classified_calls:,} classified calls of {result.calls:,} stored "
                   f"({result.calls - result.classified_calls:,} not classified, left out).")
     table = Table("tier", "calls", "share", "usable times", "not attended", "imputed",
@@ -120,14 +121,15 @@ def _print_rules(result: Scenario) -> None:
     table = Table("rule", "tier", "calls", "share", "unit h estimated",
                   title="Calls decided by each rule (first match wins)")
     for r in result.rules:
-        table.add_row(r.rule, r.tier, f"{r.calls:,}", f"{r.share:.1%}",
+        table.add_row(escape(r.rule), r.tier, f"{r.calls:,}", f"{r.share:.1%}",
                       f"{r.unit_hours_estimated:,.0f}")
     console.print(table)
 
 
 def _print_transitions(result: Scenario) -> None:
-    table = Table(f"tier under {result.baseline}", f"tier under {result.policy}", "calls",
-                  "unit h estimated", title="Calls that change tier")
+    table = Table(f"tier under {escape(str(result.baseline))}",
+                  f"tier under {escape(result.policy)}", "calls", "unit h estimated",
+                  title="Calls that change tier")
     moved = [t for t in result.transitions if t.from_tier != t.to_tier]
     for t in moved:
         table.add_row(t.from_tier, t.to_tier, f"{t.calls:,}", f"{t.unit_hours_estimated:,.0f}")
@@ -144,7 +146,7 @@ def _print_breakdown(result: Scenario) -> None:
                   title=f"By {label}")
     for row in result.breakdown:
         key = hour_of_week_label(int(row.key)) if result.by == "hour_of_week" else row.key
-        table.add_row(key, f"{row.calls:,}", f"{row.diverted_calls:,}",
+        table.add_row(escape(str(key)), f"{row.calls:,}", f"{row.diverted_calls:,}",
                       f"{row.diverted_share:.1%}", f"{row.unit_hours_estimated:,.0f}",
                       f"{row.diverted_unit_hours:,.0f}")
     console.print(table)

@@ -35,7 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from cswb.classify.taxonomy import load_taxonomy
-from cswb.errors import PolicyError
+from cswb.errors import PolicyError, SourceFileError
+from cswb.files import read_text_file
 from cswb.respond.tiers import Tier
 from cswb.storage.sql import ident, lit
 
@@ -371,7 +372,10 @@ def load_policy(path: Path | None = None) -> Policy:
     else:
         if not path.is_file():
             raise PolicyError(f"policy file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = read_text_file(path)
+        except SourceFileError as exc:
+            raise PolicyError(str(exc)) from None
         origin = str(path)
     try:
         data = yaml.safe_load(text)
@@ -379,4 +383,6 @@ def load_policy(path: Path | None = None) -> Policy:
         mark = getattr(exc, "problem_mark", None)
         place = f" at line {mark.line + 1}" if mark is not None else ""
         raise PolicyError(f"{origin}: not valid YAML{place}") from None
+    except RecursionError:  # a policy is flat: thousands of nested brackets are no policy
+        raise PolicyError(f"{origin}: nested too deeply to be a policy") from None
     return policy_from_data(data, origin)
