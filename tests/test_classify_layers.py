@@ -127,6 +127,18 @@ def test_unrecognised_type_without_model_is_unknown_with_reason(settings: Settin
     assert "no rule matched" in row["unknown_reason"]
 
 
+def test_the_model_does_not_place_text_it_knows_nothing_of(settings: Settings) -> None:
+    """Keyboard mash or filler shares only short letter groups with real call types: with
+    no known word or longer letter group the model's guess is the class priors, not evidence."""
+    clf = build_classifier(settings)
+    rows = clf.classify_types(["asdfghjkl", "lorem ipsum dolor", "12345", "PROWLER",
+                               "WELFARE CHECK"]).to_pylist()
+    for row in rows[:3]:
+        assert row["category"] == "unknown", row
+        assert "knows none of its words" in row["unknown_reason"]
+    assert rows[3]["category"] != "unknown" and rows[4]["category"] != "unknown"
+
+
 def test_override_round_trip_through_the_cli(settings: Settings, tmp_path: Path) -> None:
     env = {"CSWB_DATA_DIR": str(tmp_path / "var")}
     runner = CliRunner()

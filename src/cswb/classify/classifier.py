@@ -36,7 +36,7 @@ from cswb.errors import ClassifyError
 from cswb.settings import Settings
 
 #: Bump when the combination logic changes, so stored classifications are redone.
-LOGIC_VERSION = "1"
+LOGIC_VERSION = "2"  # 2: the model never decides a text it knows nothing of
 KEY_COLUMNS = ("source", "initial_call_type", "final_call_type", "disposition_raw",
                "priority_raw", "priority")
 OUTPUT_SCHEMA = pa.schema([
@@ -168,23 +168,27 @@ class Classifier:
         rows = np.flatnonzero(ask)
         if self.model is None:
             return
-        proba = self.model.predict_proba(texts[rows].tolist())
+        asked = texts[rows].tolist()
+        proba = self.model.predict_proba(asked)
+        known = self.model.knows(asked)
         best = proba.argmax(axis=1)
         p = proba[np.arange(len(rows)), best]
         classes = np.array(self.model.classes, dtype=object)
         better = p > out.confidence[rows]
-        usable = better & (p >= self.model_min_confidence)
+        usable = better & (p >= self.model_min_confidence) & known
         take = rows[usable]
         out.category[take] = classes[best[usable]]
         out.confidence[take] = p[usable]
         out.decided_by[take] = self.model.label
         out.reason[take] = None
         unplaced = ~usable & (out.category[rows] == UNKNOWN)
-        for row, guess, prob in zip(rows[unplaced], classes[best[unplaced]], p[unplaced],
-                                    strict=True):
-            out.reason[row] = (f"unrecognised call type: no rule matched and the model's best "
-                               f"guess ({guess}, {prob:.2f}) is below "
-                               f"{self.model_min_confidence:.2f}")
+        for row, guess, prob, knew in zip(rows[unplaced], classes[best[unplaced]], p[unplaced],
+                                          known[unplaced], strict=True):
+            out.reason[row] = (
+                f"unrecognised call type: no rule matched and the model's best guess ({guess}, "
+                f"{prob:.2f}) is below {self.model_min_confidence:.2f}" if knew else
+                "unrecognised call type: no rule matched and the model knows none of its "
+                "words or longer letter groups")
             out.decided_by[row] = self.model.label
 
     # --- per key row ----------------------------------------------------------------------

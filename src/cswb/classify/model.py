@@ -70,6 +70,14 @@ class TextModel:
             out[start:start + batch] = self._proba_batch(texts[start:start + batch])
         return out
 
+    def knows(self, texts: Sequence[str]) -> np.ndarray:
+        """Whether each normalised text holds evidence the model was trained on: a known word,
+        pair of words or letter group of four or more. Short letter groups alone (``as``,
+        ``sdf``) occur in any string, and a text without evidence gets little more than the
+        class priors: no reason to place it in any category."""
+        return np.array([any(f in self.vocabulary and _meaningful(f) for f in text_features(t))
+                         for t in texts], dtype=bool)
+
     def _proba_batch(self, texts: Sequence[str]) -> np.ndarray:
         rows, cols, counts = _sparse_counts(texts, self.vocabulary)
         weights = (1.0 + np.log(counts)) * self.idf[cols]
@@ -93,6 +101,11 @@ class TextModel:
                             intercept=self.intercept.astype(np.float32),
                             meta=np.array(json.dumps(self.meta, sort_keys=True)))
         tmp.replace(path)
+
+
+def _meaningful(feature: str) -> bool:
+    """A word, a pair of words, or a letter group of at least four letters."""
+    return feature.startswith(("w:", "b:")) or len(feature.strip()) >= 4
 
 
 def _sparse_counts(texts: Sequence[str], vocabulary: dict[str, int]
