@@ -224,3 +224,12 @@ def test_policy_files_that_are_no_text_or_too_deep(tmp_path: Path) -> None:
     deep.write_text("name: " + "[" * 50_000 + "]" * 50_000 + "\n", encoding="utf-8")
     with pytest.raises(PolicyError, match="nested too deeply"):
         load_policy(deep)
+
+
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("name: x\ndefault_tier: police\nrules:\n  - id: a\n    tier: police\n"
+                     "    tier: civilian_crisis\n    categories: [behavioral_health]\n"
+                     "    rationale: A crisis goes to the civilian team.\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="line 6: the key 'tier' is given twice"):
+        load_policy(twice)

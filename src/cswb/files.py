@@ -9,6 +9,8 @@ import io
 import os
 from pathlib import Path
 
+import yaml
+
 from cswb.errors import SourceFileError
 
 
@@ -105,3 +107,29 @@ _EXTRA = "\x00extra"
 _FIELD_LIMIT = 16 * 1024 * 1024
 """The longest field a small CSV may hold (Python's default, 128 KiB, refused a long value
 as "malformed")."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """The safe YAML loader, refusing a key given twice in one mapping (YAML's last-one-wins
+    would silently drop the first: a rule's ``tier`` written twice)."""
+
+
+def _no_repeated_keys(loader: _StrictLoader, node: yaml.MappingNode) -> dict[object, object]:
+    seen: set[object] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark,
+                f"the key {key!r} is given twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_repeated_keys)
+
+
+def load_yaml(text: str) -> object:
+    """Parse YAML written by people (mappings, policies): safe types only, no repeated keys.
+    Raises :class:`yaml.YAMLError` (with the place) for either problem."""
+    return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe types only

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cswb.domain.vocab import DispositionGroup, Origin, Precision
 from cswb.errors import MappingError, NotFoundError
+from cswb.files import load_yaml
 from cswb.ingest.timezones import zone
 
 FileFormat = Literal["auto", "csv", "excel", "parquet", "jsonl"]
@@ -424,9 +425,11 @@ def load_mapping(path: str | Path) -> Mapping:
     except UnicodeDecodeError:
         raise MappingError(f"mapping file {path} is not UTF-8") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise MappingError(f"{path} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise MappingError(f"{path}: nested too deeply to be a mapping") from None
     return parse_mapping(data, str(path))
 
 

@@ -36,7 +36,7 @@ from pydantic_core import ErrorDetails
 
 from cswb.classify.taxonomy import load_taxonomy
 from cswb.errors import PolicyError, SourceFileError
-from cswb.files import read_text_file
+from cswb.files import load_yaml, read_text_file
 from cswb.respond.tiers import Tier
 from cswb.storage.sql import ident, lit
 
@@ -378,11 +378,13 @@ def load_policy(path: Path | None = None) -> Policy:
             raise PolicyError(str(exc)) from None
         origin = str(path)
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         place = f" at line {mark.line + 1}" if mark is not None else ""
-        raise PolicyError(f"{origin}: not valid YAML{place}") from None
+        problem = getattr(exc, "problem", None)
+        detail = f": {problem}" if problem and "given twice" in problem else ""
+        raise PolicyError(f"{origin}: not valid YAML{place}{detail}") from None
     except RecursionError:  # a policy is flat: thousands of nested brackets are no policy
         raise PolicyError(f"{origin}: nested too deeply to be a policy") from None
     return policy_from_data(data, origin)
