@@ -36,7 +36,6 @@ def atomic_write(path: Path, text: str) -> None:
     regular file (a device such as ``/dev/stdout``, a folder) is refused rather than replaced,
     and a folder that cannot be written is a clear error.
     """
-    path = Path(path)
     if path.is_symlink():
         path = path.resolve()
     if path.exists() and not path.is_file():

@@ -23,6 +23,7 @@ import hashlib
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -211,23 +212,15 @@ class _BatchRun:
         # CSV rows are not numbered while read (that would serialise the reader): a row's
         # number is its position in the ordered output, plus the rejected rows before it.
         self.numbered = landing.file_format != "csv"
-        while True:
-            try:
-                rejects = self._prepass(landing, CallSql(self.m, ctx))
-                break
-            except _PaddedReaderRefusedError as refused:
-                landing = self._next_reader(landing, refused)
+        landing, rejects = self._read(landing,
+                                      lambda lnd: self._prepass(lnd, CallSql(self.m, ctx)))
         hasher.join()
         self.summary.file_sha256 = self.source.sha256
         self.sql = CallSql(self.m, replace(ctx, file_sha256=self.source.sha256,
                                            numbered=self.numbered))
-        while True:
-            try:
-                rejects = self._map(landing, rejects)
-                break
-            except _PaddedReaderRefusedError as refused:
-                landing = self._next_reader(landing, refused)
-                rejects = landing.rejects(self.con)
+        first, found = landing, rejects  # another reader has none yet: it reads afresh
+        landing, rejects = self._read(landing, lambda lnd: self._map(
+            lnd, found if lnd is first else lnd.rejects(self.con)))
         self._resolve()
         self._classify()
         self._write_quarantine(rejects)
@@ -237,6 +230,16 @@ class _BatchRun:
         self.progress.phase("committing")
 
     # -- setup ---------------------------------------------------------------------------
+
+    def _read(self, landing: Landing, step: Callable[[Landing], list[Reject]]
+              ) -> tuple[Landing, list[Reject]]:
+        """``step`` over ``landing``, or over the next reader each time DuckDB's reader stops
+        on the file (:meth:`_next_reader`); the landing that read it, and what ``step`` gave."""
+        while True:
+            try:
+                return landing, step(landing)
+            except _PaddedReaderRefusedError as refused:
+                landing = self._next_reader(landing, refused)
 
     def _next_reader(self, landing: Landing, refused: _PaddedReaderRefusedError) -> Landing:
         """The next way to read a CSV file DuckDB's reader stopped on: the strict reader (for

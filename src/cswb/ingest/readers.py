@@ -199,7 +199,7 @@ class CsvLanding:
         self.encoding: str | None = dialect.encoding
         self.delimiter: str | None = dialect.delimiter
         self.columns = dialect.header
-        self.path = self.source_path = path
+        self.path = path
         if dialect.encoding not in NATIVE_ENCODINGS:
             self.path = _transcode(path, dialect.encoding, workdir)
         self.padded = padded
@@ -222,7 +222,9 @@ class CsvLanding:
         landing = copy.copy(self)
         landing.padded, landing.newlines_normalised = True, True
         landing._tag = uuid.uuid4().hex[:8]
-        encoding = "utf-8" if self.path != self.source_path else self.dialect.encoding
+        # a file in an encoding DuckDB does not read was transcoded to UTF-8 already
+        encoding = (self.dialect.encoding if self.dialect.encoding in NATIVE_ENCODINGS
+                    else "utf-8")
         landing.path = _normalise_newlines(self.path, encoding, self.workdir)
         return landing
 
@@ -286,22 +288,22 @@ class CsvLanding:
         only for the faulty rows (an expression repeated outside a lambda would be hoisted out
         of the ``CASE`` and run for every row).
         """
-        return (f"CASE WHEN _fields IS NOT NULL "
-                f"THEN {self._text_sql('_fields', '_shift', requote=True)} END")
+        text = fields_text_sql("_fields", "_shift", self.layout, requote=True)
+        return f"CASE WHEN _fields IS NOT NULL THEN {text} END"
 
-    def _text_sql(self, fields: str, shift: str, requote: bool) -> str:
-        """SQL of a faulty record's text (see :func:`fields_text_sql`)."""
-        return fields_text_sql(fields, shift, FieldLayout(
-            self.columns, self.identifying, self.locations, self.dialect.delimiter,
-            self.spec.quote), requote=requote)
+    @property
+    def layout(self) -> FieldLayout:
+        return FieldLayout(self.columns, self.identifying, self.locations,
+                           self.dialect.delimiter, self.spec.quote)
 
     def _line_text_sql(self) -> str:
         """SQL of a rejected record's text (``csv_line``), split by hand: each physical line
         into fields at the delimiter, its shift from the header's field count giving the
-        windows of :meth:`_text_sql` (an unclosed quote swallows whole rows after it, which
-        keep their text)."""
+        windows of :func:`fields_text_sql` (an unclosed quote swallows whole rows after it,
+        which keep their text)."""
         split = f"string_split(_l, {_lit(self.dialect.delimiter)})"
-        line = self._text_sql(split, f"(len({split}) - {len(self.columns)})", requote=False)
+        line = fields_text_sql(split, f"(len({split}) - {len(self.columns)})", self.layout,
+                               requote=False)
         lines = f"list_transform(string_split(csv_line, chr(10)), lambda _l: {line})"
         return f"array_to_string({lines}, chr(10))"
 
@@ -427,16 +429,24 @@ def _sample_path(path: Path, workdir: Path) -> Path:
         with gzip.open(path, "rb") as handle:
             sample.write_bytes(handle.read(SAMPLE_BYTES))
     except (OSError, EOFError) as exc:  # EOFError: cut short (an interrupted download)
-        raise SourceFileError(f"{path.name} is not a readable gzip file: {exc}") from None
+        raise _unreadable_gzip(path, exc) from None
     return sample
+
+
+def _open_source(path: Path, mode: str = "rb", **options: Any) -> Any:
+    """A source file opened for reading, decompressed when it is a ``.gz``."""
+    return (gzip.open if path.suffix.lower() == ".gz" else open)(path, mode, **options)
+
+
+def _unreadable_gzip(path: Path, exc: BaseException) -> SourceFileError:
+    return SourceFileError(f"{path.name} is not a readable gzip file: {exc}")
 
 
 def _has_lone_cr(path: Path) -> bool:
     """Whether a file has a CR that does not start a CRLF (a line break of its own)."""
-    opener: Any = gzip.open if path.suffix.lower() == ".gz" else open
     previous = b""
     try:
-        with opener(path, "rb") as handle:
+        with _open_source(path) as handle:
             while chunk := handle.read(8 * 1024 * 1024):
                 joined = previous + chunk
                 # a CR at the end of a chunk waits for the next: it may start a CRLF
@@ -454,15 +464,14 @@ def _normalise_newlines(path: Path, encoding: str, workdir: Path) -> Path:
     """Copy a text file with every line break (CRLF, CR, LF) made LF, streaming."""
     target = workdir / f"newlines-{uuid.uuid4().hex[:8]}.csv"
     codec = codecs.lookup(encoding).name
-    options: dict[str, Any] = {"encoding": codec, "errors": "surrogateescape", "newline": None}
-    opener: Any = gzip.open if path.suffix.lower() == ".gz" else open
     try:
-        with opener(path, "rt", **options) as src, \
+        with _open_source(path, "rt", encoding=codec, errors="surrogateescape",
+                          newline=None) as src, \
                 open(target, "w", encoding=codec, errors="surrogateescape", newline="") as dst:
             while chunk := src.read(8 * 1024 * 1024):
                 dst.write(chunk)
     except (gzip.BadGzipFile, EOFError) as exc:
-        raise SourceFileError(f"{path.name} is not a readable gzip file: {exc}") from None
+        raise _unreadable_gzip(path, exc) from None
     return target
 
 
@@ -470,14 +479,14 @@ def _transcode(path: Path, encoding: str, workdir: Path) -> Path:
     """Copy a file in an encoding DuckDB does not read natively to UTF-8, streaming."""
     target = workdir / f"transcoded-{uuid.uuid4().hex[:8]}.csv"
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
-        with opener(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+        with _open_source(path) as src, \
+                open(target, "w", encoding="utf-8", newline="") as dst:
             while chunk := src.read(8 * 1024 * 1024):
                 dst.write(decoder.decode(chunk))
             dst.write(decoder.decode(b"", final=True))
     except (gzip.BadGzipFile, EOFError) as exc:
-        raise SourceFileError(f"{path.name} is not a readable gzip file: {exc}") from None
+        raise _unreadable_gzip(path, exc) from None
     return target
 
 
@@ -641,11 +650,10 @@ class JsonLinesLanding:
     """True for a line holding a JSON object; never evaluates ``json_type`` on invalid JSON."""
 
     def __init__(self, path: Path, max_line_bytes: int, con: duckdb.DuckDBPyConnection,
-                 workdir: Path | None = None) -> None:
+                 workdir: Path) -> None:
         # DuckDB's line reader drops the first byte of a line after a lone CR that follows
         # CRLF lines: such a file is read from a copy with LF line breaks
-        self.path = (_normalise_newlines(path, "utf-8", workdir)
-                     if workdir is not None and _has_lone_cr(path) else path)
+        self.path = _normalise_newlines(path, "utf-8", workdir) if _has_lone_cr(path) else path
         self.max_line_bytes = max_line_bytes
         self._tag = uuid.uuid4().hex[:8]
         keys = con.execute(

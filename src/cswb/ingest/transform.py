@@ -15,7 +15,7 @@ depends on each row (timestamps, coordinates, ids) runs in the main query, whose
 ``d``  the canonical columns.
 
 Rows are never dropped here: a row to store leaves with a null ``_route``; others with
-``quarantine``, or ``resolve`` when its id repeats or is already stored, and carry ``_raw``,
+``quarantine``, or ``resolve`` when its id repeats or is already stored, and carry
 ``_record``, the map the quarantine shows (source columns less identifying ones, the location
 generalised, :meth:`CallSql.record_sql`), and a malformed row carries its scrubbed text: the
 store never holds a row's fields as read.
