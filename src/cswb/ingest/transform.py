@@ -51,6 +51,8 @@ _MAP_RAW = {"priority": "priority_raw", "disposition_group": "disposition_raw",
             "origin": "origin_raw"}
 _STORED_TEXT = ("initial_call_type", "final_call_type", "priority_raw", "disposition_raw",
                 "origin_raw", "district", "sector", "beat", "neighbourhood", "narrative")
+_CODE_TEXT = ("priority_raw", "disposition_raw", "origin_raw")
+"""Stored text fields that a value map reads: stored from the code lookup, cut to length."""
 CODE_DIM = "code_dim"
 LOCATION_DIM = "location_dim"
 
@@ -200,6 +202,16 @@ class CallSql:
         """Stage-``v`` columns the value maps read (the key of the code lookup)."""
         return sorted({self._map_source(name) for name in _MAP_RAW if self._maps(name)})
 
+    def _code_text(self) -> list[str]:
+        """The :data:`_CODE_TEXT` fields the code lookup is keyed by (it stores them)."""
+        keys = set(self.code_keys())
+        return [n for n in _CODE_TEXT if self.m.column_spec(n) and f"{n}__raw" in keys]
+
+    def code_text_columns(self) -> list[str]:
+        """The code lookup's columns stored as text (the pipeline types them ``ENUM``)."""
+        mapped = [f"_{n}" for n in ("disposition_group", "origin") if self._maps(n)]
+        return [*(f"_s_{n}" for n in self._code_text()), *mapped]
+
     def _maps(self, name: str) -> bool:
         """Whether the mapping produces this mapped field at all."""
         if name == "priority":
@@ -211,12 +223,14 @@ class CallSql:
         return self.m.column_spec("location") is not None
 
     def code_dim_sql(self, keys: str) -> str:
-        """SQL of the code lookup from a relation ``keys`` of distinct key tuples."""
+        """SQL of the code lookup from a relation ``keys`` of distinct key tuples: the mapped
+        values, and the raw codes as stored (``_s_<field>``, cut to their length)."""
         cols = list(self.code_keys())
         for name in _MAP_RAW:
             if self._maps(name):
                 expr, _ = value_map_sql(name, self._map_source(name), self.m.value_maps.get(name))
                 cols.append(f"{expr} AS _{name}")
+        cols.extend(f"{_truncated(n, f'{n}__raw')} AS _s_{n}" for n in self._code_text())
         return f"SELECT {', '.join(cols)} FROM {keys}"
 
     def location_dim_sql(self, keys: str) -> str:
@@ -259,6 +273,7 @@ class CallSql:
             on = " AND ".join(f"cd.{k} IS NOT DISTINCT FROM v.{k}" for k in self.code_keys())
             joins.append(f"LEFT JOIN {code_dim} cd ON {on}")
             cols.extend(f"cd._{n}" for n in _MAP_RAW if self._maps(n))
+            cols.extend(f"cd._s_{n}" for n in self._code_text())
         if location_dim:
             joins.append(f"LEFT JOIN {location_dim} ld ON ld.location__raw = v.location__raw")
             cols.append("ld._location")
@@ -561,8 +576,9 @@ class CallSql:
         return out
 
     def _type_columns(self) -> dict[str, str]:
-        out = {name: _truncated(name, f"{name}__raw") for name in _STORED_TEXT
-               if self.m.column_spec(name)}
+        coded = self._code_text()
+        out = {name: f"_s_{name}" if name in coded else _truncated(name, f"{name}__raw")
+               for name in _STORED_TEXT if self.m.column_spec(name)}
         out["call_type"] = _truncated("call_type", self._call_type_choice())
         if self._maps("priority"):
             out["priority"] = "CAST(_priority AS TINYINT)"
