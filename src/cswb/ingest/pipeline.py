@@ -50,7 +50,7 @@ from cswb.ingest.readers import (
 )
 from cswb.ingest.rownumbers import row_sql, step_table
 from cswb.ingest.timezones import day_table
-from cswb.ingest.transform import CODE_DIM, LOCATION_DIM, CallSql, Context, ident, lit
+from cswb.ingest.transform import ASIDE, CODE_DIM, LOCATION_DIM, CallSql, Context, ident, lit
 from cswb.linkage.writer import LinkageWriter
 from cswb.logging import get_logger
 from cswb.settings import Settings
@@ -381,7 +381,8 @@ class _BatchRun:
         """SQL of the main file's rows sent to ``route`` (None when there are none)."""
         if not self.routes.get(route):
             return None
-        return f"(SELECT * FROM {self._main_rows()} WHERE _route = {lit(route)})"
+        return (f"(SELECT *, {_aside_sql()} FROM {self._main_rows()} "
+                f"WHERE _route = {lit(route)})")
 
     # -- pass 3: resolve -----------------------------------------------------------------
 
@@ -442,7 +443,7 @@ class _BatchRun:
         self.summary.updated, self.summary.unchanged = updated, unchanged
         if inserted or updated:
             path = self.tx.staged_path("calls", "-resolved")
-            _run(self.con, f"COPY (SELECT {', '.join(self._columns())}, _dq_orig FROM survivors "
+            _run(self.con, f"COPY (SELECT {', '.join(self._columns())}, _aside FROM survivors "
                            "WHERE NOT _exists "
                            f"OR len(_changed) > 0) TO '{path}' ({_PARQUET})")
             self.tx.add("calls", path, rows=inserted + updated, columns=self._columns(),
@@ -592,7 +593,7 @@ class _BatchRun:
             COPY (SELECT source || ':' || source_record_id AS call_id, source, batch_id,
                          source_row, split_part(flag, ':', 1) AS field,
                          split_part(flag, ':', 2) AS problem,
-                         _dq_orig[split_part(flag, ':', 1)] AS original
+                         {ASIDE["_dq_orig"]}[split_part(flag, ':', 1)] AS original
                   FROM (SELECT *, unnest(dq_flags) AS flag FROM ({flagged})))
             TO '{path}' ({_PARQUET})""")
         rows = run(self.con, f"""SELECT field || ':' || problem, count(*),
@@ -651,6 +652,11 @@ def _typed_as_enums(con: duckdb.DuckDBPyConnection, source: str, target: str,
             casts.append(f"CAST({column} AS ENUM({members})) AS {column}")
     replaced = f" REPLACE ({', '.join(casts)})" if casts else ""
     run(con, f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT *{replaced} FROM {source}")
+
+
+def _aside_sql() -> str:
+    """SQL of the values the main query set aside (see :data:`ASIDE`), as columns."""
+    return ", ".join(f"{expr} AS {name}" for name, expr in ASIDE.items())
 
 
 def _fault_detail() -> str:
