@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from cswb.classify import Classifier, load_taxonomy
 from cswb.classify.calltypes import OUTPUT_COLUMNS, classify_calltypes_file
 from cswb.classify.evaluate import Prediction, score, targets_met
-from cswb.classify.labels import LabelledType
+from cswb.classify.labels import LabelledType, read_labels
 from cswb.classify.rules import load_rules
 from cswb.cli.main import app
-from cswb.errors import SourceFileError
+from cswb.errors import ClassifyError, SourceFileError
 
 runner = CliRunner()
 
@@ -212,3 +212,32 @@ def test_evaluate_prints_city_names_as_text_and_says_what_cannot_be_measured(
                            env={"CSWB_DATA_DIR": str(tmp_path / "var"), "COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "bh_recall>=0.90 not measurable" in result.output
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ("Seattle,TRBL W/SUBJ,3,complaint\nSeattle, trbl w/subj ,2,behavioral_health\n",
+     "lines 2 and 3 label 'trbl w/subj' of Seattle differently (complaint; behavioral_health)"),
+    ("T,NOISE,1,complaint\nT,NOISE,1,complaint,mental_health\n",
+     "(complaint; complaint with mental_health)"),
+])
+def test_a_call_type_labelled_twice_differently_is_refused(tmp_path: Path, rows: str,
+                                                           message: str) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("city,call_type,count,category,flags\n" + rows, encoding="utf-8")
+    with pytest.raises(ClassifyError) as raised:
+        read_labels(labels, load_taxonomy())
+    assert message in str(raised.value)
+
+
+def test_a_call_type_labelled_twice_alike_adds_its_counts(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("city,call_type,count,category\nT,NOISE,2,complaint\nU,NOISE,5,traffic\n"
+                      "T,noise ,3,complaint\n", encoding="utf-8")
+    rows = read_labels(labels, load_taxonomy())
+    assert [(r.city, r.count, r.category) for r in rows] == [
+        ("T", 2, "complaint"), ("U", 5, "traffic"), ("T", 3, "complaint")]
+    result = runner.invoke(app, ["classify", "evaluate", "--labels", str(labels), "--json"],
+                           env={"CSWB_DATA_DIR": str(tmp_path / "var")})
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["volume"] == 10 and data["categories"]["complaint"]["labelled_volume"] == 5

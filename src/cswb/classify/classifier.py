@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cswb.classify.labels import LabelledType
+from cswb.classify.labels import LabelledType, label_key
 from cswb.classify.model import TextModel, load_model
 from cswb.classify.normalise import normalise
 from cswb.classify.overrides import read_overrides
@@ -119,7 +119,7 @@ class Classifier:
                          for f, implied in taxonomy.implied_flags().items()}
         self._category_bits = {c: sum(self._bit(f) for f in flags)
                                for c, flags in CATEGORY_FLAGS.items()}
-        self._overrides = {_pair_key(o.city, o.call_type): o for o in overrides}
+        self._overrides = {label_key(o.city, o.call_type): o for o in overrides}
         self._override_table = _OverrideTable.build(self._overrides, self._bit)
         digest = hashlib.sha256()
         for part in (LOGIC_VERSION, str(review_below), str(model_min_confidence),
@@ -344,10 +344,6 @@ def _strings(table: pa.Table, name: str) -> pa.Array:
     if not pa.types.is_string(column.type):
         column = column.cast(pa.string())
     return column
-
-
-def _pair_key(source: str | None, call_type: str | None) -> str:
-    return f"{(source or '').strip().lower()}\x1f{(call_type or '').strip().lower()}"
 
 
 def build_classifier(settings: Settings, *, model: TextModel | None = None,

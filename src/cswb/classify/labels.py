@@ -47,10 +47,35 @@ def read_labels(path: Path, taxonomy: Taxonomy) -> list[LabelledType]:
     if missing:
         raise ClassifyError(f"{path}: missing column(s) {', '.join(missing)}; a labelled file "
                             f"has the header {','.join(LABEL_COLUMNS)}")
-    out = [_labelled(row, taxonomy, f"{path} line {line}") for line, row in records]
+    out = [(line, _labelled(row, taxonomy, f"{path} line {line}")) for line, row in records]
     if not out:
         raise SourceFileError(f"{path} has a header but no rows")
-    return out
+    _refuse_conflicts(path, out)
+    return [label for _, label in out]
+
+
+def label_key(city: str | None, call_type: str | None) -> str:
+    """The key under which a (city or source, raw call type) pair is one labelled type:
+    surrounding spaces removed and lower case, as the classifier's vectorised lookup compares."""
+    return f"{(city or '').strip().lower()}\x1f{(call_type or '').strip().lower()}"
+
+
+def _refuse_conflicts(path: Path, labelled: list[tuple[int, LabelledType]]) -> None:
+    """A clear error when one call type of one city is labelled twice differently: an
+    evaluation would count one of them wrong whatever the classifier said, and of two
+    overrides only one can win."""
+    first: dict[str, tuple[int, LabelledType]] = {}
+    for line, label in labelled:
+        earlier = first.setdefault(label_key(label.city, label.call_type), (line, label))
+        if (earlier[1].category, earlier[1].flags) != (label.category, label.flags):
+            city = f" of {label.city}" if label.city else ""
+            raise ClassifyError(
+                f"{path}: lines {earlier[0]} and {line} label {label.call_type!r}{city} "
+                f"differently ({_describe(earlier[1])}; {_describe(label)}): keep one")
+
+
+def _describe(label: LabelledType) -> str:
+    return label.category + (f" with {';'.join(label.flags)}" if label.flags else "")
 
 
 def require_volume(labels: list[LabelledType], path: Path) -> list[LabelledType]:

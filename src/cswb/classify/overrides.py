@@ -1,6 +1,6 @@
 """Analysts' overrides: a labelled CSV whose rows win over rules and the model.
 
-An override is keyed by (source, raw call type), compared case-insensitively with surrounding
+An override is keyed by (source, raw call type), compared in lower case with surrounding
 spaces removed, so ``cswb classify override`` and the classifier agree on what a key is. The
 file is rewritten atomically on every change, and its content is part of the classifier's
 version so a store can re-classify what an override changed.
@@ -13,7 +13,7 @@ import io
 from dataclasses import replace
 from pathlib import Path
 
-from cswb.classify.labels import LabelledType, parse_flags, read_labels
+from cswb.classify.labels import LabelledType, label_key, parse_flags, read_labels
 from cswb.classify.taxonomy import Taxonomy
 from cswb.errors import ClassifyError
 from cswb.files import atomic_write
@@ -22,8 +22,8 @@ OVERRIDE_COLUMNS = ("city", "call_type", "count", "category", "flags", "note")
 
 
 def override_key(source: str | None, call_type: str | None) -> str:
-    """The lookup key of a (source, raw call type) pair."""
-    return f"{(source or '').strip().casefold()}\x1f{(call_type or '').strip().casefold()}"
+    """The lookup key of a (source, raw call type) pair (the classifier's: :func:`label_key`)."""
+    return label_key(source, call_type)
 
 
 def read_overrides(path: Path, taxonomy: Taxonomy) -> list[LabelledType]:
