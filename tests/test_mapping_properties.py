@@ -273,3 +273,22 @@ def test_patterns_re2_cannot_run_are_refused_at_load(pattern: str) -> None:
                   {"location": {"strip": [pattern]}}):
         with pytest.raises(MappingError, match="RE2"):
             parse_mapping({**base, **where})
+
+
+@pytest.mark.parametrize(("value_map", "problem"), [
+    ({"values": {"P1": True}}, "values.P1: should be a valid string or a valid integer "
+                               "(got True)"),
+    ({"values": {"P1": 1}, "default": 2.5}, "default: should be a valid string or a valid "
+                                            "integer (got 2.5)"),
+    ({"patterns": [{"pattern": "^P", "value": False}]}, "patterns.0.value: should be"),
+])
+def test_value_map_targets_are_not_coerced(value_map: dict[str, Any], problem: str) -> None:
+    """YAML reads ``yes``, ``on`` or ``true`` as a boolean, which pydantic would take as 1."""
+    base: dict[str, Any] = {
+        "name": "strict_test", "agency": "A", "time_zone": "UTC", "record_id": "id",
+        "timestamps": {"received_at": {"column": "t", "formats": ["%Y-%m-%d"]}},
+        "fields": {"initial_call_type": "type", "priority_raw": "p"},
+        "value_maps": {"priority": value_map}}
+    with pytest.raises(MappingError) as raised:
+        parse_mapping(base)
+    assert f"value_maps.priority.{problem}" in str(raised.value)

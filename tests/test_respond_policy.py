@@ -233,3 +233,15 @@ def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
                      "    rationale: A crisis goes to the civilian team.\n", encoding="utf-8")
     with pytest.raises(PolicyError, match="line 6: the key 'tier' is given twice"):
         load_policy(twice)
+
+
+@pytest.mark.parametrize("bound", ["true", "2.0", "'2'"])
+def test_a_priority_bound_must_be_a_whole_number(tmp_path: Path, bound: str) -> None:
+    """YAML's ``true`` was taken as priority 1, ``2.0`` and ``'2'`` as 2."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("name: x\nversion: '1'\ndefault_tier: police\nrules:\n  - id: a\n"
+                      "    tier: civilian_crisis\n    categories: [behavioral_health]\n"
+                      f"    priority: {{max: {bound}}}\n"
+                      "    rationale: A crisis goes to the civilian team.\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"priority\.max: Input should be a valid integer"):
+        load_policy(policy)

@@ -14,7 +14,16 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cswb.domain.vocab import DispositionGroup, Origin, Precision
 from cswb.errors import MappingError, NotFoundError
@@ -140,7 +149,7 @@ class PatternRule(_Model):
     """A regular expression (RE2 syntax, case-insensitive) and the value it maps to."""
 
     pattern: str
-    value: str | int
+    value: StrictStr | StrictInt
 
     @field_validator("pattern")
     @classmethod
@@ -154,9 +163,9 @@ class ValueMap(_Model):
     source: str | None = Field(
         None, description="canonical raw field or source column to map (default: the raw field)"
     )
-    values: dict[str, str | int] = Field(default_factory=dict)
+    values: dict[str, StrictStr | StrictInt] = Field(default_factory=dict)
     patterns: list[PatternRule] = Field(default_factory=list)
-    default: str | int | None = None
+    default: StrictStr | StrictInt | None = None
     use_default_rules: bool = Field(
         True, description="also apply cswb's default patterns (dispositions and origins)"
     )
@@ -407,12 +416,28 @@ def parse_mapping(data: Any, origin: str = "mapping") -> Mapping:
     try:
         return Mapping.model_validate(data)
     except ValidationError as exc:
-        problems = "\n".join(
-            f"  - {'.'.join(str(p) for p in err['loc']) or '(top)'}: "
-            f"{str(err['msg']).removeprefix('Value error, ')}"
-            for err in exc.errors()
-        )
+        problems = "\n".join(f"  - {line}" for line in _problem_lines(exc))
         raise MappingError(f"{origin} is not a valid mapping:\n{problems}") from None
+
+
+_UNION_BRANCHES = {"str", "int"}
+"""Where pydantic tries each type of a ``text or number`` field, the last part of the error's
+place names the type tried: one problem, said once."""
+
+
+def _problem_lines(exc: ValidationError) -> list[str]:
+    """One line per place in the mapping with a problem (the branches of a union merged)."""
+    places: dict[str, tuple[list[str], str]] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        message, got = str(err["msg"]).removeprefix("Value error, "), ""
+        if loc and loc[-1] in _UNION_BRANCHES:
+            loc, message = loc[:-1], message.removeprefix("Input should be ")
+            got = f" (got {err['input']!r})"
+        messages, _ = places.setdefault(".".join(loc) or "(top)", ([], got))
+        messages.append(message)
+    return [f"{where}: {'should be ' if got else ''}{' or '.join(dict.fromkeys(messages))}{got}"
+            for where, (messages, got) in places.items()]
 
 
 def load_mapping(path: str | Path) -> Mapping:

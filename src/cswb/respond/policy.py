@@ -31,7 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from cswb.classify.taxonomy import load_taxonomy
@@ -98,8 +106,8 @@ class PriorityRange(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min: int = Field(1, ge=1, le=4, description="Most urgent priority matched.")
-    max: int = Field(4, ge=1, le=4, description="Least urgent priority matched.")
+    min: StrictInt = Field(1, ge=1, le=4, description="Most urgent priority matched.")
+    max: StrictInt = Field(4, ge=1, le=4, description="Least urgent priority matched.")
 
     @model_validator(mode="after")
     def _ordered(self) -> PriorityRange:
