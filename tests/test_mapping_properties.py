@@ -162,6 +162,43 @@ def test_value_maps_follow_their_precedence(raws: list[str | None], exact: dict[
     assert got == [reference_map("disposition_group", r, vmap) for r in raws]
 
 
+# -- a column's text --------------------------------------------------------------------------
+
+_TOKENS = "(?i)(NULL|N/A|NA|NONE|\\#N/A|\\-)"
+
+
+def _two_step_text(c: str) -> str:
+    """The text of a column as it was computed before one CASE did it: trimmed where a space
+    starts or ends it, then empty values and null tokens NULL (the reference)."""
+    t = f"CASE WHEN starts_with({c}, ' ') OR ends_with({c}, ' ') THEN trim({c}) ELSE {c} END"
+    return (f"CASE WHEN fault IS NOT NULL THEN NULL WHEN strlen({t}) > 4 THEN {t} "
+            f"WHEN {t} = '' OR regexp_full_match({t}, '{_TOKENS}') THEN NULL ELSE {t} END")
+
+
+texts = st.one_of(st.none(), st.text(max_size=8), st.sampled_from(
+    ["", " ", "   ", "NA", " na ", "N/A ", " #n/a", "-", " - ", "--", "NULL", "nulls", " NONE",
+     "\tNA", "NA\t", " x ", "x ", "é ", " P1"]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.tuples(texts, st.booleans()), min_size=1, max_size=30))
+def test_a_columns_text_is_the_trimmed_value_with_nulls_made_null(
+        values: list[tuple[str | None, bool]]) -> None:
+    from cswb.ingest.mapping import builtin_mapping
+    from cswb.ingest.transform import CallSql, Context
+
+    mapping = builtin_mapping("synthetic_cad")
+    sql = CallSql(mapping, Context(mapping.used_columns(), "b", "", datetime(2000, 1, 1),
+                                   datetime(2030, 1, 1)))
+    con = _duck()
+    con.register("raw", pa.table({
+        "i": list(range(len(values))), "Priority": pa.array([v for v, _ in values], pa.string()),
+        "fault": [("missing_columns" if f else None) for _, f in values]}))
+    one_case = sql._text_sql("Priority").replace("_fault", "fault")
+    got = run(con, f"SELECT {one_case}, {_two_step_text('Priority')} FROM raw ORDER BY i")
+    assert [a for a, _ in got] == [b for _, b in got]
+
+
 # -- whole mappings ---------------------------------------------------------------------------
 
 column_names = st.one_of(

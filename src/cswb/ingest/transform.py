@@ -45,6 +45,7 @@ _TRUNC = {Precision.SECOND: None, Precision.MINUTE: "minute", Precision.HOUR: "h
           Precision.DAY: "day"}
 _GLOBAL_NULLS = ("NULL", "N/A", "NA", "NONE", "#N/A", "-")
 _NULL_TOKENS = "(?i)(" + "|".join(re.escape(v) for v in _GLOBAL_NULLS) + ")"
+_NULL_TOKEN_LINE = "(?i)^(" + "|".join(re.escape(v) for v in _GLOBAL_NULLS) + ")$"
 _PREV = {"dispatched_at": ("received_at",), "arrived_at": ("received_at", "dispatched_at"),
          "cleared_at": ("received_at", "dispatched_at", "arrived_at")}
 RAW_TEXT_FIELDS = TEXT_FIELDS
@@ -122,12 +123,25 @@ class CallSql:
         """Text of a source column (stage ``n``): trimmed, empty and null tokens NULL."""
         return self._trim_names[column].replace("__t", "__n", 1)
 
-    def _null_tokens(self, t: str) -> str:
-        """SQL of trimmed text ``t`` with empty values and null tokens made NULL."""
+    def _text_sql(self, column: str) -> str:
+        """SQL of a source column's text (stage ``n``), in one ``CASE`` over the column as
+        read: NULL in a malformed row; a value with spaces around it trimmed; empty values
+        and null tokens NULL.
+
+        One ``CASE`` per column, not a trim and then a null test: DuckDB pays for each
+        ``CASE`` per row, whichever branch the row takes. The trim is written once, in the
+        branch of the (few) values with spaces, so no common-subexpression pass can lift it
+        out for every row. Null tokens are matched by a regular expression, not ``IN``:
+        DuckDB plans an ``IN`` list as a join, one per column.
+        """
+        c = ident(column)
         longest = max(len(v) for v in _GLOBAL_NULLS)
-        # a regular expression, not IN: DuckDB turns an IN list into a join, one per column
-        return (f"CASE WHEN strlen({t}) > {longest} THEN {t} WHEN {t} = '' OR "
-                f"regexp_full_match({t}, {lit(_NULL_TOKENS)}) THEN NULL ELSE {t} END")
+        padded = f"nullif(regexp_replace(trim({c}), {lit(_NULL_TOKEN_LINE)}, ''), '')"
+        return (f"CASE WHEN _fault IS NOT NULL THEN NULL "
+                f"WHEN {c} LIKE ' %' OR {c} LIKE '% ' THEN {padded} "
+                f"WHEN strlen({c}) > {longest} THEN {c} "
+                f"WHEN {c} = '' OR regexp_full_match({c}, {lit(_NULL_TOKENS)}) THEN NULL "
+                f"ELSE {c} END")
 
     def _time_text(self, spec: TimeSpec) -> str:
         parts = [self.text(c) for c in spec.source_columns]
@@ -173,20 +187,21 @@ class CallSql:
         return f"{_MAP_RAW[name]}__raw"
 
     def stage_trim(self, source: str) -> str:
-        """Stages ``t`` (trimmed columns) and ``n`` (their text, nulls made NULL) over ``source``.
+        """Stages ``t`` (trimmed columns, read only by a natural key) and ``n`` (each column's
+        text, :meth:`_text_sql`) over ``source``.
 
         Few values have spaces around them, and trimming copies the string: only those are.
-        A malformed row's fields are out of place (an address may sit under the latitude, a
-        phone under the longitude), so none is read by name: its canonical values are NULL
-        and only its scrubbed text is kept.
+        ``LIKE ' %'`` finds them for two thirds of the cost of ``starts_with``. A malformed
+        row's fields are out of place (an address may sit under the latitude, a phone under
+        the longitude), so none is read by name: its canonical values are NULL and only its
+        scrubbed text is kept.
         """
         trims = ", ".join(
             f"CASE WHEN _fault IS NOT NULL THEN NULL "
-            f"WHEN starts_with({ident(c)}, ' ') OR ends_with({ident(c)}, ' ') "
+            f"WHEN {ident(c)} LIKE ' %' OR {ident(c)} LIKE '% ' "
             f"THEN trim({ident(c)}) ELSE {ident(c)} END AS {t}"
             for c, t in self._trim_names.items())
-        texts = ", ".join(f"{self._null_tokens(t)} AS {self.text(c)}"
-                          for c, t in self._trim_names.items())
+        texts = ", ".join(f"{self._text_sql(c)} AS {self.text(c)}" for c in self._trim_names)
         return f"SELECT *, {texts} FROM (SELECT *, {trims} FROM {source})"
 
     def stage_values(self) -> str:
