@@ -44,8 +44,8 @@ SPECIAL_FORMATS = {"iso", "excel", *ABSOLUTE_FORMATS}
 _TRUNC = {Precision.SECOND: None, Precision.MINUTE: "minute", Precision.HOUR: "hour",
           Precision.DAY: "day"}
 _GLOBAL_NULLS = ("NULL", "N/A", "NA", "NONE", "#N/A", "-")
-_NULL_TOKENS = "(?i)(" + "|".join(re.escape(v) for v in _GLOBAL_NULLS) + ")"
-_NULL_TOKEN_LINE = "(?i)^(" + "|".join(re.escape(v) for v in _GLOBAL_NULLS) + ")$"
+_NULL_TOKENS = "(?i)^(" + "|".join(re.escape(v) for v in _GLOBAL_NULLS) + ")$"
+"""A whole value that means "no value" (anchored, so ``regexp_replace`` can blank it too)."""
 _PREV = {"dispatched_at": ("received_at",), "arrived_at": ("received_at", "dispatched_at"),
          "cleared_at": ("received_at", "dispatched_at", "arrived_at")}
 RAW_TEXT_FIELDS = TEXT_FIELDS
@@ -57,6 +57,7 @@ _STORED_TEXT = ("initial_call_type", "final_call_type", "priority_raw", "disposi
 _CODE_TEXT = ("priority_raw", "disposition_raw", "origin_raw")
 """Stored text fields that a value map reads: stored from the code lookup, cut to length."""
 CODE_DIM = "code_dim"
+LOCATION_DIM = "location_dim"
 ASIDE = {
     "_reason": "json_extract_string(_aside, '$.reason')",
     "_dq_orig": "CAST(json_extract(_aside, '$.dq_orig') AS MAP(VARCHAR, VARCHAR))",
@@ -66,7 +67,6 @@ ASIDE = {
 """SQL of the values the main query sets aside for the rows that need them, by name. One JSON
 column, null for nearly every row, is written for a tenth of the cost of two maps and two
 strings (the Parquet writer pays per value of every column, null or not)."""
-LOCATION_DIM = "location_dim"
 
 
 def lit(text: str) -> str:
@@ -136,7 +136,7 @@ class CallSql:
         """
         c = ident(column)
         longest = max(len(v) for v in _GLOBAL_NULLS)
-        padded = f"nullif(regexp_replace(trim({c}), {lit(_NULL_TOKEN_LINE)}, ''), '')"
+        padded = f"nullif(regexp_replace(trim({c}), {lit(_NULL_TOKENS)}, ''), '')"
         return (f"CASE WHEN _fault IS NOT NULL THEN NULL "
                 f"WHEN {c} LIKE ' %' OR {c} LIKE '% ' THEN {padded} "
                 f"WHEN strlen({c}) > {longest} THEN {c} "
