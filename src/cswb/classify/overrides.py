@@ -1,9 +1,10 @@
 """Analysts' overrides: a labelled CSV whose rows win over rules and the model.
 
 An override is keyed by (source, raw call type), compared in lower case with surrounding
-spaces removed, so ``cswb classify override`` and the classifier agree on what a key is. The
-file is rewritten atomically on every change, and its content is part of the classifier's
-version so a store can re-classify what an override changed.
+spaces removed (:func:`cswb.classify.labels.label_key`), so ``cswb classify override`` and the
+classifier agree on what a key is. The file is rewritten atomically on every change, and its
+content is part of the classifier's version so a store can re-classify what an override
+changed.
 """
 
 from __future__ import annotations
@@ -19,11 +20,6 @@ from cswb.errors import ClassifyError
 from cswb.files import atomic_write
 
 OVERRIDE_COLUMNS = ("city", "call_type", "count", "category", "flags", "note")
-
-
-def override_key(source: str | None, call_type: str | None) -> str:
-    """The lookup key of a (source, raw call type) pair (the classifier's: :func:`label_key`)."""
-    return label_key(source, call_type)
 
 
 def read_overrides(path: Path, taxonomy: Taxonomy) -> list[LabelledType]:
@@ -44,9 +40,9 @@ def set_override(path: Path, taxonomy: Taxonomy, *, source: str, call_type: str,
     entry = LabelledType(source.strip(), call_type.strip(), 0, category,
                          parse_flags(flags, taxonomy, "--flags"), (note or "").strip())
     rows = read_overrides(path, taxonomy)
-    key = override_key(source, call_type)
-    kept = [r for r in rows if override_key(r.city, r.call_type) != key]
-    previous = [r for r in rows if override_key(r.city, r.call_type) == key]
+    key = label_key(source, call_type)
+    kept = [r for r in rows if label_key(r.city, r.call_type) != key]
+    previous = [r for r in rows if label_key(r.city, r.call_type) == key]
     if previous:
         entry = replace(entry, count=previous[0].count)
     kept.append(entry)
